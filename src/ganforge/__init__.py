@@ -1,0 +1,27 @@
+"""ganforge: train generative adversarial networks, correctly and fast."""
+
+__version__ = "0.1.0"
+
+from ganforge import losses, metrics, penalties  # noqa: E402
+from ganforge.api import GAN  # noqa: E402
+from ganforge.config import TrainConfig  # noqa: E402
+from ganforge.ema import EMA  # noqa: E402
+from ganforge.errors import GanforgeError  # noqa: E402
+from ganforge.nets import MLPDiscriminator, MLPGenerator  # noqa: E402
+from ganforge.noise import Noise  # noqa: E402
+from ganforge.trainer import Trainer  # noqa: E402
+
+__all__ = [
+    "EMA",
+    "GAN",
+    "GanforgeError",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "Noise",
+    "TrainConfig",
+    "Trainer",
+    "__version__",
+    "losses",
+    "metrics",
+    "penalties",
+]

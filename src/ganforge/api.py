@@ -1,0 +1,274 @@
+"""The GAN facade: ``GAN(...).fit()``, ``sample``, ``save`` and ``load``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ganforge import __version__
+from ganforge.config import TrainConfig, make_config
+from ganforge.data import PointSource, load_data
+from ganforge.ema import EMA
+from ganforge.errors import GanforgeError
+from ganforge.metrics import mode_stats
+from ganforge.nets import MLPDiscriminator, MLPGenerator
+from ganforge.noise import Noise
+from ganforge.plots import loss_plot, scatter_plot
+from ganforge.run import RunDir
+from ganforge.trainer import Trainer
+
+# Settings that may differ between a run and its resumption.
+RUN_CONTROL = {"steps", "log_every", "ckpt_every", "ckpt_keep", "eval_every", "sample_every",
+               "device", "threads"}
+N_EVAL = 2500  # samples for mode statistics (PacGAN protocol)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError("--device cuda: no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def _seeds(seed: int) -> list[int]:
+    """Independent seeds for networks, noise, data and the trainer, from one seed."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(4)]
+
+
+def build_trainer(cfg: TrainConfig, dim: int, device: torch.device) -> Trainer:
+    """Networks, noise, optimizers, EMA and trainer for a configuration."""
+    net_seed, noise_seed, _, trainer_seed = _seeds(cfg.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(net_seed)  # weight initialisation
+        generator = MLPGenerator(cfg.latent_dim, dim, cfg.g_width, cfg.g_depth, cfg.g_act)
+        discriminator = MLPDiscriminator(
+            dim, cfg.d_width, cfg.d_depth, cfg.d_act, cfg.spectral_norm, cfg.pack
+        )
+    generator.to(device)
+    discriminator.to(device)
+    betas = (cfg.beta1, cfg.beta2)
+    return Trainer(
+        generator,
+        discriminator,
+        noise=Noise(cfg.latent_dim, cfg.noise, seed=noise_seed, device=device),
+        loss=cfg.loss,
+        g_optimizer=torch.optim.Adam(generator.parameters(), lr=cfg.lr_g, betas=betas),
+        d_optimizer=torch.optim.Adam(discriminator.parameters(), lr=cfg.lr_d, betas=betas),
+        n_critic=cfg.n_critic,
+        r1_gamma=cfg.r1_gamma,
+        ema=EMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None,
+        seed=trainer_seed,
+    )
+
+
+class GAN:
+    """A GAN for vector data with the estimator face: ``fit``, then ``sample``.
+
+    Args:
+        data: a built-in data set name, a file path, or an ``(N, d)`` array.
+        **options: any field of :class:`ganforge.config.TrainConfig` (``steps``,
+            ``loss``, ``seed``, ...); unset ones come from the data set's preset.
+    """
+
+    def __init__(self, data: str | Path | np.ndarray | None = None, **options: Any) -> None:
+        self.data = data
+        self.options = options
+
+    def get_config(self) -> TrainConfig:
+        """The resolved configuration: defaults, preset, then the given options."""
+        options = dict(self.options)
+        if isinstance(self.data, (str, Path)):
+            options["data"] = str(self.data)
+        elif self.data is not None:
+            options.setdefault("data", "array")
+        return make_config(**options)
+
+    def fit(
+        self,
+        X: np.ndarray | Tensor | str | Path | None = None,
+        *,
+        out: str | Path | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        progress: bool = False,
+    ) -> GAN:
+        """Trains; with ``out``, writes a run directory as it goes. Returns ``self``."""
+        cfg = self.get_config()
+        data = X if X is not None else (self.data if self.data is not None else cfg.data)
+        source = load_data(data, seed=_seeds(cfg.seed)[2])
+        if cfg.batch_size > len(source) > 0:
+            raise GanforgeError(
+                f"batch size {cfg.batch_size} is larger than the data ({len(source)} points); "
+                "choose a smaller --batch-size"
+            )
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        device = resolve_device(cfg.device)
+        trainer = build_trainer(cfg, source.dim, device)
+        self.config_, self.trainer_, self.source_ = cfg, trainer, source
+        self.shift_, self.scale_ = source.shift, source.scale
+        self._dry_run()
+        run = RunDir(out) if out is not None else None
+        start = 0
+        if run is not None:
+            run.prepare(resume=resume, overwrite=overwrite)
+            start = self._resume(run) if resume else 0
+            run.write_config(self._info())
+        self._train(start, run, progress)
+        return self
+
+    def _dry_run(self) -> None:
+        """One forward pass of each network, so that a shape mismatch fails early and clearly."""
+        with torch.no_grad():
+            fake = self.trainer_.generator(self.trainer_.noise(self.config_.pack))
+            if fake.shape[1:] != (self.source_.dim,):
+                raise GanforgeError(
+                    f"generator output {tuple(fake.shape[1:])} does not fit the data "
+                    f"({self.source_.dim},); set its output size to the data's"
+                )
+            self.trainer_.discriminator(fake)
+
+    def _resume(self, run: RunDir) -> int:
+        latest = run.latest()
+        if latest is None:
+            return 0  # killed before its first checkpoint: start over
+        step, state = latest
+        saved = {k: v for k, v in state["config"].items() if k not in RUN_CONTROL}
+        now = {k: v for k, v in self.config_.to_dict().items() if k not in RUN_CONTROL}
+        if saved != now:
+            diff = ", ".join(f"{k}: {saved.get(k)!r} → {now.get(k)!r}"
+                             for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k))
+            raise GanforgeError(
+                f"cannot resume {run.path} with a different configuration ({diff}); "
+                "use the run's own options or start a new --out"
+            )
+        self.trainer_.load_state_dict(state["trainer"])
+        self.source_.load_state_dict(state["data"])
+        run.truncate_metrics(step)
+        return step
+
+    def _info(self) -> dict[str, Any]:
+        mixture = self.source_.mixture
+        return {
+            "config": self.config_.to_dict(),
+            "data": {
+                "name": self.source_.name,
+                "dim": self.source_.dim,
+                "mixture": None if mixture is None
+                else {"means": mixture.means.tolist(), "std": mixture.std},
+            },
+            "version": __version__,
+        }
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "trainer": self.trainer_.state_dict(),
+            "data": self.source_.state_dict(),
+            "shift": self.shift_,
+            "scale": self.scale_,
+            "config": self.config_.to_dict(),
+            "version": __version__,
+        }
+
+    def _train(self, start: int, run: RunDir | None, progress: bool) -> None:
+        cfg, trainer, source = self.config_, self.trainer_, self.source_
+        device = trainer.noise.device
+        reference = source.reference(1000, seed=cfg.seed)
+        totals: dict[str, float] = {}
+        count, t0 = 0, time.perf_counter()
+        bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step",
+                   desc=f"train {source.name}", dynamic_ncols=True)
+        for step in range(start + 1, cfg.steps + 1):
+            batches = [source.batch(cfg.batch_size).to(device) for _ in range(cfg.n_critic)]
+            stats = trainer.step(batches)
+            for k, v in stats.items():
+                totals[k] = totals.get(k, 0.0) + v
+            count += 1
+            bar.update(1)
+            record: dict[str, Any] = {}
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                elapsed = time.perf_counter() - t0
+                record = {k: v / count for k, v in totals.items()}
+                record["steps_per_s"] = count / elapsed
+                bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}",
+                                acc_r=f"{record['acc_real']:.2f}",
+                                acc_f=f"{record['acc_fake']:.2f}", refresh=False)
+                totals, count, t0 = {}, 0, time.perf_counter()
+            if source.mixture is not None and cfg.eval_every and step % cfg.eval_every == 0:
+                record.update(mode_stats(self.sample(N_EVAL), source.mixture))
+            if run is not None:
+                if record:
+                    run.append_metrics({"step": step, **record})
+                if cfg.sample_every and step % cfg.sample_every == 0:
+                    scatter_plot(run.samples / f"step_{step:06d}.png", reference,
+                                 self.sample(1000), f"{source.name}, step {step}")
+                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps:
+                    run.save(step, self._state(), cfg.ckpt_keep)
+        bar.close()
+        if run is not None:
+            scatter_plot(run.samples / "final.png", reference, self.sample(1000),
+                         f"{source.name}, final (step {cfg.steps})")
+            loss_plot(run.path / "losses.png", run.read_metrics())
+
+    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+        """``n`` generated points, float32 ``(n, d)`` in data units.
+
+        Samples come from the EMA generator when there is one, in eval mode. The same
+        ``seed`` gives the same samples; ``None`` uses the run's seed.
+        """
+        if not hasattr(self, "trainer_"):
+            raise GanforgeError("this GAN is not fitted; call fit() or GAN.load() first")
+        if n < 1:
+            raise GanforgeError(f"number of samples must be at least 1, got {n}")
+        cfg = self.config_
+        generator = self.trainer_.sampling_generator
+        device = self.trainer_.noise.device
+        noise = Noise(cfg.latent_dim, cfg.noise, seed=cfg.seed if seed is None else seed,
+                      device=device)
+        was_training = generator.training
+        generator.eval()
+        try:
+            with torch.no_grad():
+                chunks = [generator(noise(min(65536, n - i))) for i in range(0, n, 65536)]
+        finally:
+            generator.train(was_training)
+        x = torch.cat(chunks).cpu() * self.scale_ + self.shift_
+        return x.numpy().astype(np.float32)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
+        """Writes the model as a run directory that :meth:`load` and the CLI read."""
+        if not hasattr(self, "trainer_"):
+            raise GanforgeError("this GAN is not fitted; call fit() before save()")
+        run = RunDir(path)
+        run.prepare(resume=False, overwrite=overwrite)
+        run.write_config(self._info())
+        run.save(self.trainer_.num_steps, self._state(), self.config_.ckpt_keep)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "auto") -> GAN:
+        """Rebuilds a fitted GAN from a run directory (its newest checkpoint)."""
+        run = RunDir(path)
+        info = run.read_config()
+        latest = run.latest()
+        if latest is None:
+            raise GanforgeError(
+                f"{run.path} has no readable checkpoint in checkpoints/; train it (again) "
+                "or resume it with --resume"
+            )
+        _, state = latest
+        gan = cls(**state["config"])
+        gan.config_ = make_config(**state["config"])
+        gan.trainer_ = build_trainer(gan.config_, int(info["data"]["dim"]),
+                                     resolve_device(device))
+        gan.trainer_.load_state_dict(state["trainer"])
+        gan.shift_, gan.scale_ = state["shift"], state["scale"]
+        gan.data_info_ = info["data"]
+        return gan

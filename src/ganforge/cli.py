@@ -1,0 +1,163 @@
+"""The ``ganforge`` command line: ``train`` and ``sample``.
+
+Every ``train`` flag derives from :class:`ganforge.config.TrainConfig`, so defaults live
+in one place. Exit codes: 0 success, 2 bad input or usage (one line on stderr), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+import numpy as np
+
+from ganforge import __version__
+from ganforge.config import PRESETS, TrainConfig, make_config, read_config_file
+from ganforge.errors import GanforgeError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"ganforge: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for f in fields(TrainConfig):
+        default = f.default if f.default is not MISSING else None
+        help_text = f"{f.metadata['help']} (default: {default}"
+        help_text += ", or the data set's preset)" if f.name != "data" else ")"
+        if f.name == "data":
+            parser.add_argument("data", nargs="?", default=argparse.SUPPRESS, help=help_text)
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = type(default)
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(),
+                                choices=f.metadata.get("choices"), help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of all commands."""
+    parser = _Parser(prog="ganforge", description="Train and sample generative adversarial "
+                     "networks.")
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser(
+        "train", help="train a GAN and write a run directory",
+        description="Train a GAN. Built-in data sets: " + ", ".join(PRESETS) + "; or a path "
+        "to a .npy/.npz/.csv point set of shape (N, d). Options not given come from the "
+        "data set's preset, then the defaults shown.",
+    )
+    _add_config_flags(train)
+    train.add_argument("--out", type=Path, default=None,
+                       help="run directory (default: runs/DATA-YYYYmmdd-HHMMSS)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its newest checkpoint")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run in --out")
+    train.add_argument("--config", type=Path, default=None,
+                       help="JSON or TOML file of options (flags given here win)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sample = sub.add_parser("sample", help="draw samples from a trained run",
+                            description="Draw samples from a trained run.")
+    sample.add_argument("run", type=Path, help="run directory written by `ganforge train`")
+    sample.add_argument("-n", type=int, default=1000, help="number of samples (default: 1000)")
+    sample.add_argument("-o", "--output", type=Path, default=None,
+                        help="output file: .npy, .npz, .csv or .png "
+                        "(default: RUN/samples/sample_N.npy)")
+    sample.add_argument("--seed", type=int, default=None,
+                        help="seed of the random input (default: the run's seed)")
+    sample.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output file")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> None:
+    from ganforge.api import GAN
+
+    options = read_config_file(args.config) if args.config else {}
+    options.update({f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                    if hasattr(args, f.name)})
+    cfg = make_config(**options)
+    out = args.out
+    if out is None:
+        stem = Path(cfg.data).stem if cfg.data not in PRESETS else cfg.data
+        out = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    gan = GAN(**options)
+    gan.fit(out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"run written to {out}/ (samples/final.png, losses.png, metrics.jsonl, checkpoints/)")
+    last = [r for r in gan_records(out) if "modes" in r]
+    if last:
+        r = last[-1]
+        print(f"modes {r['modes']}, high quality {r['hq']:.1f} %, reverse KL {r['rkl']:.3f}")
+
+
+def gan_records(out: Path) -> list[dict]:
+    """The metrics records of a run."""
+    from ganforge.run import RunDir
+
+    return RunDir(out).read_metrics()
+
+
+def write_samples(x: np.ndarray, path: Path, overwrite: bool = False) -> None:
+    """Writes ``(N, d)`` points as ``.npy``, ``.npz``, ``.csv`` or a ``.png`` scatter plot."""
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz", ".csv", ".png"):
+        raise GanforgeError(f"cannot write {path}: choose a .npy, .npz, .csv or .png file")
+    if path.exists() and not overwrite:
+        raise GanforgeError(f"{path} already exists; pass --overwrite or choose another -o")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".npy":
+        np.save(path, x)
+    elif suffix == ".npz":
+        np.savez(path, x=x)
+    elif suffix == ".csv":
+        header = ",".join(f"x{i}" for i in range(x.shape[1]))
+        np.savetxt(path, x, delimiter=",", header=header, comments="", fmt="%.9g")
+    else:
+        from ganforge.plots import scatter_plot
+
+        scatter_plot(path, x, x, f"{len(x)} samples")
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from ganforge.api import GAN
+
+    if args.n < 1:
+        raise GanforgeError(f"-n must be at least 1, got {args.n}")
+    gan = GAN.load(args.run)
+    out = args.output or args.run / "samples" / f"sample_{args.n}.npy"
+    write_samples(gan.sample(args.n, seed=args.seed), out, args.overwrite)
+    print(f"wrote {args.n} samples to {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        {"train": _train, "sample": _sample}[args.command](args)
+    except GanforgeError as e:
+        if args.debug:
+            raise
+        print(f"ganforge: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganforge: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

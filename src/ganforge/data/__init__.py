@@ -1,0 +1,119 @@
+"""Data sources: built-in mixtures and users' arrays, as seeded batch streams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ganforge.data.arrays import check_points, load_points
+from ganforge.data.toy import MIXTURES, GaussianMixture, grid, ring
+from ganforge.errors import GanforgeError
+
+
+class PointSource:
+    """Batches of ``(B, d)`` points, standardised, from a mixture or a finite array.
+
+    A mixture is sampled afresh for every batch; an array is shuffled once per epoch.
+    All randomness comes from ``self.generator``.
+
+    Attributes:
+        name: the data set's name or path.
+        dim: the dimension ``d``.
+        mixture: the :class:`GaussianMixture` behind the data, when it is known.
+        shift, scale: per-coordinate standardisation, ``x_std = (x - shift) / scale``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        mixture: GaussianMixture | None = None,
+        points: np.ndarray | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.name = name
+        self.mixture = mixture
+        self.generator = torch.Generator().manual_seed(seed)
+        if mixture is not None:
+            shift, scale = mixture.moments()
+            self.points = None
+            self.dim = mixture.dim
+        else:
+            assert points is not None
+            shift, scale = points.mean(axis=0), points.std(axis=0)
+            self.points = torch.as_tensor(points, dtype=torch.float32)
+            self.dim = points.shape[1]
+        scale = np.where(scale > 0, scale, 1.0)  # a constant column stays as it is
+        self.shift = torch.as_tensor(shift, dtype=torch.float32)
+        self.scale = torch.as_tensor(scale, dtype=torch.float32)
+        self._order = torch.empty(0, dtype=torch.long)
+        self._pos = 0
+
+    def __len__(self) -> int:
+        """Number of points in a finite set (0 for an endless mixture)."""
+        return 0 if self.points is None else len(self.points)
+
+    def batch(self, batch_size: int) -> Tensor:
+        """The next standardised batch ``(batch_size, d)``."""
+        if self.points is None:
+            x = self.mixture.sample(batch_size, self.generator)
+        else:
+            if batch_size > len(self.points):
+                raise GanforgeError(
+                    f"batch size {batch_size} is larger than the data ({len(self.points)} "
+                    "points); choose a smaller --batch-size"
+                )
+            if self._pos + batch_size > len(self._order):
+                self._order = torch.randperm(len(self.points), generator=self.generator)
+                self._pos = 0
+            x = self.points[self._order[self._pos : self._pos + batch_size]]
+            self._pos += batch_size
+        return (x - self.shift) / self.scale
+
+    def reference(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` real points in data units, for plots and metrics (not standardised)."""
+        g = torch.Generator().manual_seed(seed)
+        if self.points is None:
+            return self.mixture.sample(n, g).numpy()
+        idx = torch.randperm(len(self.points), generator=g)[:n]
+        return self.points[idx].numpy()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The stream's position, so that a resumed run sees the same batches."""
+        return {
+            "rng": self.generator.get_state(),
+            "order": self._order,
+            "pos": torch.tensor(self._pos),
+        }
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restores what :meth:`state_dict` returned."""
+        self.generator.set_state(state["rng"])
+        self._order = state["order"].long()
+        self._pos = int(state["pos"])
+
+
+BUILTIN = tuple(MIXTURES)
+
+
+def load_data(data: str | Path | np.ndarray | Tensor, seed: int = 0) -> PointSource:
+    """A :class:`PointSource` for a built-in name, a file path, or an in-memory array."""
+    if isinstance(data, (np.ndarray, Tensor)):
+        x = data.detach().cpu().numpy() if isinstance(data, Tensor) else data
+        return PointSource("array", points=check_points(x, "array"), seed=seed)
+    name = str(data)
+    if name in MIXTURES:
+        return PointSource(name, mixture=MIXTURES[name](), seed=seed)
+    path = Path(name)
+    if path.suffix or path.exists() or "/" in name:
+        return PointSource(str(path), points=load_points(path), seed=seed)
+    raise GanforgeError(
+        f"unknown data set {name!r}; choose one of: {', '.join(BUILTIN)}, "
+        "or give a path to a .npy, .npz or .csv file"
+    )
+
+
+__all__ = ["BUILTIN", "GaussianMixture", "PointSource", "grid", "load_data", "ring"]

@@ -1,0 +1,123 @@
+"""The course's GAN losses, on realness logits, in one registry.
+
+Every function takes logits (higher means more real, no sigmoid applied) as keyword
+arguments and returns a scalar mean over the batch. ``s`` below is softplus, so that
+``log D(x) = -s(-x)`` and ``log(1 - D(x)) = -s(x)`` for ``D = sigmoid``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganforge.errors import GanforgeError
+
+
+def _bce_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
+    # -log D(x) - log(1 - D(G(z))) = s(-r) + s(f)
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def _minimax_g_loss(*, fake: Tensor) -> Tensor:
+    # log(1 - D(G(z))) = -s(f); saturates when D rejects the fakes confidently
+    return -F.softplus(fake).mean()
+
+
+def _nonsaturating_g_loss(*, fake: Tensor) -> Tensor:
+    # -log D(G(z)) = s(-f)
+    return F.softplus(-fake).mean()
+
+
+def _wasserstein_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
+    # critic: mean(f) - mean(r)
+    return fake.mean() - real.mean()
+
+
+def _critic_g_loss(*, fake: Tensor) -> Tensor:
+    # -mean(f), shared by wasserstein, wgan-gp and hinge
+    return -fake.mean()
+
+
+def _hinge_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
+    # relu(1 - r) + relu(1 + f)
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def _least_squares_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
+    # ½(r - 1)² + ½f²
+    return 0.5 * (real - 1).square().mean() + 0.5 * fake.square().mean()
+
+
+def _least_squares_g_loss(*, fake: Tensor) -> Tensor:
+    # ½(f - 1)²
+    return 0.5 * (fake - 1).square().mean()
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A named pair of discriminator and generator losses.
+
+    Attributes:
+        name: the registry name.
+        d_loss: ``d_loss(real=, fake=)`` on logits.
+        g_loss: ``g_loss(fake=)`` on logits.
+        clip_value: weight clipping bound for the critic after each D update (WGAN), or None.
+        gp_weight: weight of the gradient penalty added to the D loss (WGAN-GP), or 0.
+    """
+
+    name: str
+    d_loss: Callable[..., Tensor]
+    g_loss: Callable[..., Tensor]
+    clip_value: float | None = None
+    gp_weight: float = 0.0
+
+
+LOSSES: dict[str, Loss] = {
+    loss.name: loss
+    for loss in (
+        Loss("minimax", _bce_d_loss, _minimax_g_loss),
+        Loss("nonsaturating", _bce_d_loss, _nonsaturating_g_loss),
+        Loss("wasserstein", _wasserstein_d_loss, _critic_g_loss, clip_value=0.01),
+        Loss("wgan-gp", _wasserstein_d_loss, _critic_g_loss, gp_weight=10.0),
+        Loss("hinge", _hinge_d_loss, _critic_g_loss),
+        Loss("least-squares", _least_squares_d_loss, _least_squares_g_loss),
+    )
+}
+
+
+def get_loss(name: str | Loss) -> Loss:
+    """Looks a loss up by name; an unknown name lists the valid ones."""
+    if isinstance(name, Loss):
+        return name
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise GanforgeError(
+            f"unknown loss {name!r}; choose one of: {', '.join(sorted(LOSSES))}"
+        ) from None
+
+
+def d_loss(name: str, *, real: Tensor, fake: Tensor) -> Tensor:
+    """The discriminator loss ``name`` at real and fake logits."""
+    return get_loss(name).d_loss(real=real, fake=fake)
+
+
+def g_loss(name: str, *, fake: Tensor) -> Tensor:
+    """The generator loss ``name`` at fake logits."""
+    return get_loss(name).g_loss(fake=fake)
+
+
+def realness(logits: Tensor) -> Tensor:
+    """Flattens a discriminator output of shape ``(N,)``, ``(N, 1)`` or ``(N, 1, 1, 1)``."""
+    if logits.dim() == 0 or logits[0].numel() != 1:
+        raise GanforgeError(
+            f"the discriminator must return one realness logit per sample, shape (N,), (N, 1) "
+            f"or (N, 1, 1, 1); it returned {tuple(logits.shape)}: end it with a single output"
+        )
+    return logits.reshape(logits.shape[0])
+
+
+__all__ = ["LOSSES", "Loss", "d_loss", "g_loss", "get_loss", "realness"]

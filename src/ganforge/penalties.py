@@ -1,0 +1,49 @@
+"""Penalties on the discriminator, each added to its loss in the same backward pass."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ganforge.losses import realness
+
+
+def input_grad_sq_norm(logits: Tensor, inputs: Tensor) -> Tensor:
+    """Per-sample squared norm ``‖∇ₓ D(x)‖²`` of the logits' gradient w.r.t. ``inputs``.
+
+    ``inputs`` must require grad and ``logits`` must come from them. The graph is kept so
+    that the penalty itself can be backpropagated into the discriminator's weights.
+    """
+    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return grad.square().flatten(1).sum(1)
+
+
+def r1_penalty(real_logits: Tensor, real: Tensor, gamma: float) -> Tensor:
+    """R1 (Mescheder et al. 2018): ``γ/2 · E‖∇D(x)‖²`` on real data."""
+    return 0.5 * gamma * input_grad_sq_norm(real_logits, real).mean()
+
+
+def gradient_penalty(
+    discriminator: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    weight: float = 10.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): ``λ · E(‖∇D(x̂)‖ - 1)²``.
+
+    ``x̂ = ε·x + (1 - ε)·G(z)`` with one ``ε ~ U[0, 1)`` per sample, and the norm per sample.
+    """
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+    mixed = torch.lerp(fake.detach(), real.detach(), eps).requires_grad_(True)
+    logits = realness(discriminator(mixed))
+    norm = input_grad_sq_norm(logits, mixed).add(1e-12).sqrt()
+    return weight * (norm - 1).square().mean()
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, clip_value: float) -> None:
+    """Clamps every parameter to ``[-c, c]`` (WGAN, Arjovsky et al. 2017)."""
+    for p in module.parameters():
+        p.clamp_(-clip_value, clip_value)

@@ -1,0 +1,55 @@
+"""Pictures written during training: sample scatter plots and loss curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def scatter_plot(path: Path, real: np.ndarray, fake: np.ndarray, title: str) -> None:
+    """Generated points over real ones (first two coordinates), saved as a PNG."""
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.scatter(real[:, 0], real[:, 1 % real.shape[1]], s=4, c="#1f77b4", alpha=0.5, label="real")
+    ax.scatter(fake[:, 0], fake[:, 1 % fake.shape[1]], s=4, c="#d62728", alpha=0.5,
+               label="generated")
+    lo = np.minimum(real.min(0), np.percentile(fake, 1, axis=0))
+    hi = np.maximum(real.max(0), np.percentile(fake, 99, axis=0))
+    pad = 0.1 * (hi - lo + 1e-6)
+    ax.set_xlim(lo[0] - pad[0], hi[0] + pad[0])
+    j = 1 % real.shape[1]
+    ax.set_ylim(lo[j] - pad[j], hi[j] + pad[j])
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_title(title)
+    ax.legend(loc="upper right", markerscale=3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def loss_plot(path: Path, records: Sequence[dict]) -> None:
+    """Discriminator and generator losses, and D's accuracies, against the step."""
+    rows = [r for r in records if "d_loss" in r]
+    if not rows:
+        return
+    steps = [r["step"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), dpi=100, sharex=True)
+    ax1.plot(steps, [r["d_loss"] for r in rows], label="discriminator loss")
+    ax1.plot(steps, [r["g_loss"] for r in rows], label="generator loss")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax2.plot(steps, [r["acc_real"] for r in rows], label="D accuracy on real")
+    ax2.plot(steps, [r["acc_fake"] for r in rows], label="D accuracy on fake")
+    ax2.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax2.set_ylim(-0.02, 1.02)
+    ax2.set_xlabel("step")
+    ax2.set_ylabel("accuracy")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

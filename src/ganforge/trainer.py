@@ -1,0 +1,215 @@
+"""The trainer: the seed's generator step, the discriminator step, and their alternation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+from ganforge.ema import EMA
+from ganforge.errors import GanforgeError
+from ganforge.losses import Loss, get_loss, realness
+from ganforge.noise import Noise
+from ganforge.penalties import clip_weights, gradient_penalty, r1_penalty
+
+
+@contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Holds ``module`` fixed while the other network trains.
+
+    Its parameters stop requiring grad, so no gradient is computed for them and their
+    ``.grad`` stays as it was; its buffers (BatchNorm statistics, spectral-norm vectors)
+    are put back bitwise on exit, whatever its forward passes did to them.
+    """
+    params = list(module.parameters())
+    flags = [p.requires_grad for p in params]
+    buffers = list(module.buffers())
+    saved = [b.clone() for b in buffers]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(buffers, saved, strict=True):
+                b.copy_(s)
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def _dcgan_adam(module: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.Adam(module.parameters(), lr=2e-4, betas=(0.5, 0.999))
+
+
+def _mean(t: Tensor) -> Tensor:
+    return t.detach().float().mean()
+
+
+class Trainer:
+    """Trains any generator/discriminator pair with the course's alternating scheme.
+
+    Args:
+        generator: maps noise ``(N, *noise.shape)`` to data.
+        discriminator: maps data to one realness logit per sample.
+        noise: the random input.
+        loss: a name from :data:`ganforge.losses.LOSSES` or a :class:`Loss`.
+        g_optimizer: optimizer over the generator's parameters only
+            (default: Adam, lr 2e-4, betas (0.5, 0.999), as in DCGAN).
+        d_optimizer: optimizer over the discriminator's parameters only (same default).
+        n_critic: discriminator updates per step.
+        g_steps: generator updates per step.
+        d_first: whether a step starts with the discriminator phase.
+        r1_gamma: weight γ of the R1 penalty (0 turns it off).
+        ema: an :class:`EMA` of the generator, updated after every generator update.
+        seed: seed of the trainer's own random draws (gradient-penalty mixing weights).
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        *,
+        noise: Noise,
+        loss: str | Loss = "nonsaturating",
+        g_optimizer: torch.optim.Optimizer | None = None,
+        d_optimizer: torch.optim.Optimizer | None = None,
+        n_critic: int = 1,
+        g_steps: int = 1,
+        d_first: bool = True,
+        r1_gamma: float = 0.0,
+        ema: EMA | None = None,
+        seed: int = 0,
+    ) -> None:
+        if n_critic < 1 or g_steps < 1:
+            raise GanforgeError(
+                f"n_critic and g_steps must be at least 1, got {n_critic} and {g_steps}"
+            )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.noise = noise
+        self.loss = get_loss(loss)
+        self.g_optimizer = g_optimizer or _dcgan_adam(generator)
+        self.d_optimizer = d_optimizer or _dcgan_adam(discriminator)
+        self.n_critic = n_critic
+        self.g_steps = g_steps
+        self.d_first = d_first
+        self.r1_gamma = r1_gamma
+        self.ema = ema
+        self.rng = torch.Generator(noise.device).manual_seed(seed)
+        self.num_steps = 0
+
+    def generator_step(self, batch_size: int) -> dict[str, float]:
+        """One generator iteration: the seed's six steps, with the discriminator frozen."""
+        with frozen(self.discriminator):
+            z = self.noise(batch_size)  # 1. sample random noise
+            fake = self.generator(z)  # 2. produce generator output
+            fake_logits = realness(self.discriminator(fake))  # 3. D's "real" classification
+            g_loss = self.loss.g_loss(fake=fake_logits)  # 4. loss from that classification
+            self.g_optimizer.zero_grad(set_to_none=True)
+            g_loss.backward()  # 5. backpropagate through D and G
+            self.g_optimizer.step()  # 6. change only the generator's weights
+        stats = torch.stack([g_loss.detach(), _mean(fake_logits), _mean(fake_logits < 0)])
+        return dict(zip(("g_loss", "d_fake", "acc_fake"), stats.tolist(), strict=True))
+
+    def discriminator_step(self, real: Tensor) -> dict[str, float]:
+        """One discriminator iteration: real data are positives, generated data negatives.
+
+        The generator is fixed: its output is produced without a graph and its buffers are
+        restored afterwards.
+        """
+        with frozen(self.generator), torch.no_grad():
+            fake = self.generator(self.noise(real.shape[0]))
+        if self.r1_gamma > 0:
+            real = real.detach().requires_grad_(True)
+        real_logits = realness(self.discriminator(real))
+        fake_logits = realness(self.discriminator(fake))
+        d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
+        penalty = torch.zeros((), device=d_loss.device)
+        if self.r1_gamma > 0:
+            penalty = penalty + r1_penalty(real_logits, real, self.r1_gamma)
+        if self.loss.gp_weight > 0:
+            penalty = penalty + gradient_penalty(
+                self.discriminator, real, fake, self.loss.gp_weight, generator=self.rng
+            )
+        self.d_optimizer.zero_grad(set_to_none=True)
+        (d_loss + penalty).backward()
+        self.d_optimizer.step()
+        if self.loss.clip_value is not None:
+            clip_weights(self.discriminator, self.loss.clip_value)
+        stats = torch.stack(
+            [
+                d_loss.detach(),
+                penalty.detach(),
+                _mean(real_logits),
+                _mean(fake_logits),
+                _mean(real_logits > 0),
+                _mean(fake_logits < 0),
+            ]
+        )
+        keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake")
+        return dict(zip(keys, stats.tolist(), strict=True))
+
+    def step(self, real: Tensor | Sequence[Tensor]) -> dict[str, float]:
+        """``n_critic`` discriminator updates and ``g_steps`` generator updates.
+
+        ``real`` is one batch, used by every discriminator update, or a sequence of
+        ``n_critic`` batches, one per update. Returns the discriminator statistics
+        averaged over its updates and the last generator loss.
+        """
+        batches = [real] * self.n_critic if isinstance(real, Tensor) else list(real)
+        if len(batches) != self.n_critic:
+            raise GanforgeError(
+                f"step() got {len(batches)} real batches for n_critic={self.n_critic}; "
+                "pass one batch or exactly n_critic of them"
+            )
+        batch_size = batches[0].shape[0]
+        d_stats: list[dict[str, float]] = []
+        g_stats: dict[str, float] = {}
+
+        def d_phase() -> None:
+            d_stats.extend(self.discriminator_step(b) for b in batches)
+
+        def g_phase() -> None:
+            for _ in range(self.g_steps):
+                g_stats.update(self.generator_step(batch_size))
+                if self.ema is not None:
+                    self.ema.update(self.generator)
+
+        for phase in (d_phase, g_phase) if self.d_first else (g_phase, d_phase):
+            phase()
+        self.num_steps += 1
+        stats = {k: sum(s[k] for s in d_stats) / len(d_stats) for k in d_stats[0]}
+        stats["g_loss"] = g_stats["g_loss"]
+        return stats
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network to sample from: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue training exactly."""
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "noise": self.noise.state_dict(),
+            "rng": self.rng.get_state(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "num_steps": self.num_steps,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what :meth:`state_dict` returned."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.noise.load_state_dict(state["noise"])
+        self.rng.set_state(state["rng"].cpu())
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.num_steps = int(state["num_steps"])
