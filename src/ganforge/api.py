@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from ganforge import __version__
 from ganforge.config import TrainConfig, make_config
-from ganforge.data import PointSource, load_data
+from ganforge.data import load_data
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError
 from ganforge.metrics import mode_stats
@@ -24,8 +24,16 @@ from ganforge.run import RunDir
 from ganforge.trainer import Trainer
 
 # Settings that may differ between a run and its resumption.
-RUN_CONTROL = {"steps", "log_every", "ckpt_every", "ckpt_keep", "eval_every", "sample_every",
-               "device", "threads"}
+RUN_CONTROL = {
+    "steps",
+    "log_every",
+    "ckpt_every",
+    "ckpt_keep",
+    "eval_every",
+    "sample_every",
+    "device",
+    "threads",
+}
 N_EVAL = 2500  # samples for mode statistics (PacGAN protocol)
 
 
@@ -144,8 +152,11 @@ class GAN:
         saved = {k: v for k, v in state["config"].items() if k not in RUN_CONTROL}
         now = {k: v for k, v in self.config_.to_dict().items() if k not in RUN_CONTROL}
         if saved != now:
-            diff = ", ".join(f"{k}: {saved.get(k)!r} → {now.get(k)!r}"
-                             for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k))
+            diff = ", ".join(
+                f"{k}: {saved.get(k)!r} → {now.get(k)!r}"
+                for k in sorted(set(saved) | set(now))
+                if saved.get(k) != now.get(k)
+            )
             raise GanforgeError(
                 f"cannot resume {run.path} with a different configuration ({diff}); "
                 "use the run's own options or start a new --out"
@@ -162,7 +173,8 @@ class GAN:
             "data": {
                 "name": self.source_.name,
                 "dim": self.source_.dim,
-                "mixture": None if mixture is None
+                "mixture": None
+                if mixture is None
                 else {"means": mixture.means.tolist(), "std": mixture.std},
             },
             "version": __version__,
@@ -184,8 +196,14 @@ class GAN:
         reference = source.reference(1000, seed=cfg.seed)
         totals: dict[str, float] = {}
         count, t0 = 0, time.perf_counter()
-        bar = tqdm(total=cfg.steps, initial=start, disable=not progress, unit="step",
-                   desc=f"train {source.name}", dynamic_ncols=True)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=start,
+            disable=not progress,
+            unit="step",
+            desc=f"train {source.name}",
+            dynamic_ncols=True,
+        )
         for step in range(start + 1, cfg.steps + 1):
             batches = [source.batch(cfg.batch_size).to(device) for _ in range(cfg.n_critic)]
             stats = trainer.step(batches)
@@ -198,9 +216,13 @@ class GAN:
                 elapsed = time.perf_counter() - t0
                 record = {k: v / count for k, v in totals.items()}
                 record["steps_per_s"] = count / elapsed
-                bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}",
-                                acc_r=f"{record['acc_real']:.2f}",
-                                acc_f=f"{record['acc_fake']:.2f}", refresh=False)
+                bar.set_postfix(
+                    d=f"{record['d_loss']:.3f}",
+                    g=f"{record['g_loss']:.3f}",
+                    acc_r=f"{record['acc_real']:.2f}",
+                    acc_f=f"{record['acc_fake']:.2f}",
+                    refresh=False,
+                )
                 totals, count, t0 = {}, 0, time.perf_counter()
             if source.mixture is not None and cfg.eval_every and step % cfg.eval_every == 0:
                 record.update(mode_stats(self.sample(N_EVAL), source.mixture))
@@ -208,14 +230,22 @@ class GAN:
                 if record:
                     run.append_metrics({"step": step, **record})
                 if cfg.sample_every and step % cfg.sample_every == 0:
-                    scatter_plot(run.samples / f"step_{step:06d}.png", reference,
-                                 self.sample(1000), f"{source.name}, step {step}")
+                    scatter_plot(
+                        run.samples / f"step_{step:06d}.png",
+                        reference,
+                        self.sample(1000),
+                        f"{source.name}, step {step}",
+                    )
                 if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps:
                     run.save(step, self._state(), cfg.ckpt_keep)
         bar.close()
         if run is not None:
-            scatter_plot(run.samples / "final.png", reference, self.sample(1000),
-                         f"{source.name}, final (step {cfg.steps})")
+            scatter_plot(
+                run.samples / "final.png",
+                reference,
+                self.sample(1000),
+                f"{source.name}, final (step {cfg.steps})",
+            )
             loss_plot(run.path / "losses.png", run.read_metrics())
 
     def sample(self, n: int, seed: int | None = None) -> np.ndarray:
@@ -231,8 +261,9 @@ class GAN:
         cfg = self.config_
         generator = self.trainer_.sampling_generator
         device = self.trainer_.noise.device
-        noise = Noise(cfg.latent_dim, cfg.noise, seed=cfg.seed if seed is None else seed,
-                      device=device)
+        noise = Noise(
+            cfg.latent_dim, cfg.noise, seed=cfg.seed if seed is None else seed, device=device
+        )
         was_training = generator.training
         generator.eval()
         try:
@@ -266,8 +297,7 @@ class GAN:
         _, state = latest
         gan = cls(**state["config"])
         gan.config_ = make_config(**state["config"])
-        gan.trainer_ = build_trainer(gan.config_, int(info["data"]["dim"]),
-                                     resolve_device(device))
+        gan.trainer_ = build_trainer(gan.config_, int(info["data"]["dim"]), resolve_device(device))
         gan.trainer_.load_state_dict(state["trainer"])
         gan.shift_, gan.scale_ = state["shift"], state["scale"]
         gan.data_info_ = info["data"]

@@ -37,49 +37,73 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         kind = type(default)
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
         else:
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(),
-                                choices=f.metadata.get("choices"), help=help_text)
+            parser.add_argument(
+                flag,
+                type=kind,
+                default=argparse.SUPPRESS,
+                metavar=f.name.upper(),
+                choices=f.metadata.get("choices"),
+                help=help_text,
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of all commands."""
-    parser = _Parser(prog="ganforge", description="Train and sample generative adversarial "
-                     "networks.")
+    parser = _Parser(
+        prog="ganforge", description="Train and sample generative adversarial networks."
+    )
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = sub.add_parser(
-        "train", help="train a GAN and write a run directory",
+        "train",
+        help="train a GAN and write a run directory",
         description="Train a GAN. Built-in data sets: " + ", ".join(PRESETS) + "; or a path "
         "to a .npy/.npz/.csv point set of shape (N, d). Options not given come from the "
         "data set's preset, then the defaults shown.",
     )
     _add_config_flags(train)
-    train.add_argument("--out", type=Path, default=None,
-                       help="run directory (default: runs/DATA-YYYYmmdd-HHMMSS)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the run in --out from its newest checkpoint")
-    train.add_argument("--overwrite", action="store_true",
-                       help="replace an existing run in --out")
-    train.add_argument("--config", type=Path, default=None,
-                       help="JSON or TOML file of options (flags given here win)")
+    train.add_argument(
+        "--out", type=Path, default=None, help="run directory (default: runs/DATA-YYYYmmdd-HHMMSS)"
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its newest checkpoint"
+    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    train.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="JSON or TOML file of options (flags given here win)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    sample = sub.add_parser("sample", help="draw samples from a trained run",
-                            description="Draw samples from a trained run.")
+    sample = sub.add_parser(
+        "sample",
+        help="draw samples from a trained run",
+        description="Draw samples from a trained run.",
+    )
     sample.add_argument("run", type=Path, help="run directory written by `ganforge train`")
     sample.add_argument("-n", type=int, default=1000, help="number of samples (default: 1000)")
-    sample.add_argument("-o", "--output", type=Path, default=None,
-                        help="output file: .npy, .npz, .csv or .png "
-                        "(default: RUN/samples/sample_N.npy)")
-    sample.add_argument("--seed", type=int, default=None,
-                        help="seed of the random input (default: the run's seed)")
-    sample.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output file")
+    sample.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="output file: .npy, .npz, .csv or .png (default: RUN/samples/sample_N.npy)",
+    )
+    sample.add_argument(
+        "--seed", type=int, default=None, help="seed of the random input (default: the run's seed)"
+    )
+    sample.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return parser
 
 
@@ -87,8 +111,9 @@ def _train(args: argparse.Namespace) -> None:
     from ganforge.api import GAN
 
     options = read_config_file(args.config) if args.config else {}
-    options.update({f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                    if hasattr(args, f.name)})
+    options.update(
+        {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    )
     cfg = make_config(**options)
     out = args.out
     if out is None:

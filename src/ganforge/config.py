@@ -56,8 +56,19 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Checks ranges and names; returns ``self``."""
-        positive = ("steps", "batch_size", "latent_dim", "g_width", "g_depth", "d_width",
-                    "d_depth", "pack", "n_critic", "log_every", "ckpt_keep")
+        positive = (
+            "steps",
+            "batch_size",
+            "latent_dim",
+            "g_width",
+            "g_depth",
+            "d_width",
+            "d_depth",
+            "pack",
+            "n_critic",
+            "log_every",
+            "ckpt_keep",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 flag = "--" + name.replace("_", "-")

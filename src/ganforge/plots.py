@@ -16,8 +16,9 @@ def scatter_plot(path: Path, real: np.ndarray, fake: np.ndarray, title: str) -> 
     """Generated points over real ones (first two coordinates), saved as a PNG."""
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.scatter(real[:, 0], real[:, 1 % real.shape[1]], s=4, c="#1f77b4", alpha=0.5, label="real")
-    ax.scatter(fake[:, 0], fake[:, 1 % fake.shape[1]], s=4, c="#d62728", alpha=0.5,
-               label="generated")
+    ax.scatter(
+        fake[:, 0], fake[:, 1 % fake.shape[1]], s=4, c="#d62728", alpha=0.5, label="generated"
+    )
     lo = np.minimum(real.min(0), np.percentile(fake, 1, axis=0))
     hi = np.maximum(real.max(0), np.percentile(fake, 99, axis=0))
     pad = 0.1 * (hi - lo + 1e-6)

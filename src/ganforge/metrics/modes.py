@@ -45,9 +45,7 @@ def mode_stats(
     x = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
     means = torch.as_tensor(mixture.means, dtype=torch.float64)
     if x.dim() != 2 or x.shape[1] != means.shape[1]:
-        raise GanforgeError(
-            f"samples must have shape (N, {means.shape[1]}), got {tuple(x.shape)}"
-        )
+        raise GanforgeError(f"samples must have shape (N, {means.shape[1]}), got {tuple(x.shape)}")
     dist = torch.cdist(x, means) / mixture.std  # (N, K) standardised distances
     nearest_dist, nearest = dist.min(dim=1)
     hq = nearest_dist < 3

@@ -1,0 +1,204 @@
+"""The seed's invariants, bitwise: each phase changes only its own network."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from ganforge.ema import EMA
+from ganforge.errors import GanforgeError
+from ganforge.losses import LOSSES
+from ganforge.noise import Noise
+from ganforge.trainer import Trainer, frozen
+
+
+def _nets(seed=0):
+    torch.manual_seed(seed)
+    generator = nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+    discriminator = nn.Sequential(
+        nn.Linear(2, 16), nn.BatchNorm1d(16), nn.LeakyReLU(0.2), nn.Linear(16, 1)
+    )
+    return generator, discriminator
+
+
+def _trainer(loss="nonsaturating", seed=0, **kw):
+    generator, discriminator = _nets(seed)
+    return Trainer(
+        generator,
+        discriminator,
+        noise=Noise(4, seed=seed),
+        loss=loss,
+        g_optimizer=torch.optim.Adam(generator.parameters(), lr=1e-2),
+        d_optimizer=torch.optim.Adam(discriminator.parameters(), lr=1e-2),
+        **kw,
+    )
+
+
+def _snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _assert_bitwise_equal(before, module):
+    after = module.state_dict()
+    assert before.keys() == after.keys()
+    for k in before:
+        assert torch.equal(before[k], after[k]), k
+
+
+def _real(n=32, seed=1):
+    return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_generator_step_leaves_discriminator_bitwise_unchanged(loss):
+    tr = _trainer(loss)
+    tr.discriminator_step(_real())  # give D non-trivial state and .grad
+    d_state = _snapshot(tr.discriminator)
+    d_grads = [p.grad.clone() for p in tr.discriminator.parameters()]
+    g_before = _snapshot(tr.generator)
+    tr.generator_step(32)
+    _assert_bitwise_equal(d_state, tr.discriminator)  # parameters and BatchNorm buffers
+    for p, g in zip(tr.discriminator.parameters(), d_grads, strict=True):
+        assert torch.equal(p.grad, g)
+    assert all(p.requires_grad for p in tr.discriminator.parameters())  # unfrozen afterwards
+    changed = [not torch.equal(g_before[k], v) for k, v in tr.generator.state_dict().items()]
+    assert any(changed), "the generator step must change the generator"
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_discriminator_step_leaves_generator_bitwise_unchanged(loss):
+    tr = _trainer(loss, r1_gamma=1.0)
+    tr.generator_step(32)
+    g_state = _snapshot(tr.generator)
+    g_grads = [p.grad.clone() for p in tr.generator.parameters()]
+    d_before = _snapshot(tr.discriminator)
+    tr.discriminator_step(_real())
+    _assert_bitwise_equal(g_state, tr.generator)
+    for p, g in zip(tr.generator.parameters(), g_grads, strict=True):
+        assert torch.equal(p.grad, g)
+    assert any(not torch.equal(d_before[k], v) for k, v in tr.discriminator.state_dict().items())
+
+
+def test_no_gradient_is_computed_for_the_frozen_network():
+    tr = _trainer()
+    calls = {"d": 0, "g": 0}
+    for p in tr.discriminator.parameters():
+        p.register_hook(lambda g: calls.__setitem__("d", calls["d"] + 1))
+    for p in tr.generator.parameters():
+        p.register_hook(lambda g: calls.__setitem__("g", calls["g"] + 1))
+    tr.generator_step(16)
+    assert calls == {"d": 0, "g": len(list(tr.generator.parameters()))}
+    calls.update(d=0, g=0)
+    tr.discriminator_step(_real(16))
+    assert calls == {"d": len(list(tr.discriminator.parameters())), "g": 0}
+
+
+def test_frozen_restores_flags_and_buffers_even_on_error():
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    net[0].bias.requires_grad_(False)
+    before = _snapshot(net)
+    with pytest.raises(RuntimeError), frozen(net):
+        assert not any(p.requires_grad for p in net.parameters())
+        net(torch.randn(8, 2))  # moves the running statistics
+        raise RuntimeError
+    _assert_bitwise_equal(before, net)
+    assert [p.requires_grad for p in net.parameters()] == [True, False, True, True]
+
+
+def test_generator_gradient_flows_through_discriminator():
+    """Step 5: the generator's gradient is the chain rule through D, checked by hand."""
+    generator = nn.Linear(3, 2, bias=False)
+    discriminator = nn.Linear(2, 1, bias=False)
+    noise = Noise(3, seed=4)
+    tr = Trainer(
+        generator,
+        discriminator,
+        noise=noise,
+        loss="wasserstein",
+        g_optimizer=torch.optim.SGD(generator.parameters(), lr=1.0),
+        d_optimizer=torch.optim.SGD(discriminator.parameters(), lr=1.0),
+    )
+    z = Noise(3, seed=4)(8)
+    w_g = generator.weight.detach().clone()
+    w_d = discriminator.weight.detach().clone()  # (1, 2)
+    tr.generator_step(8)
+    # g_loss = -mean(w_d · W_g z)  =>  dL/dW_g = -w_dᵀ · mean(z)ᵀ
+    expected = w_g - (-(w_d.T @ z.mean(0, keepdim=True)))
+    torch.testing.assert_close(generator.weight.detach(), expected)
+
+
+def test_discriminator_step_trains_real_as_positive():
+    tr = _trainer()
+    # without BatchNorm in D: per-batch statistics would hide a shift of the whole batch
+    torch.manual_seed(0)
+    tr.discriminator = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+    tr.d_optimizer = torch.optim.Adam(tr.discriminator.parameters(), lr=1e-2)
+    real = _real(64) + 3.0
+    for _ in range(100):
+        stats = tr.discriminator_step(real)
+    assert stats["acc_real"] == 1.0 and stats["acc_fake"] == 1.0
+    assert stats["d_real"] > 0 > stats["d_fake"]
+
+
+def test_step_runs_n_critic_then_generator_and_counts():
+    tr = _trainer(n_critic=3, g_steps=2)
+    order = []
+    tr.discriminator_step = lambda real: order.append("d") or {"d_loss": 1.0}
+    tr.generator_step = lambda n: order.append("g") or {"g_loss": 2.0}
+    stats = tr.step([_real()] * 3)
+    assert order == ["d", "d", "d", "g", "g"]
+    assert stats == {"d_loss": 1.0, "g_loss": 2.0}
+    order.clear()
+    tr.d_first = False
+    tr.step(_real())
+    assert order == ["g", "g", "d", "d", "d"]
+    assert tr.num_steps == 2
+
+
+def test_step_returns_floats():
+    stats = _trainer().step(_real())
+    assert set(stats) == {"d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake", "g_loss"}
+    assert all(isinstance(v, float) for v in stats.values())
+
+
+def test_step_rejects_wrong_number_of_batches():
+    with pytest.raises(GanforgeError, match="n_critic=2"):
+        _trainer(n_critic=2).step([_real()] * 3)
+
+
+def test_wasserstein_clips_critic_weights():
+    tr = _trainer("wasserstein")
+    tr.discriminator_step(_real())
+    assert max(p.abs().max().item() for p in tr.discriminator.parameters()) <= 0.01
+
+
+def test_ema_follows_generator_updates():
+    tr = _trainer()
+    tr.ema = EMA(tr.generator, decay=0.5)
+    tr.step(_real())
+    assert tr.ema.num_updates == 1
+    assert tr.sampling_generator is tr.ema.module
+
+
+def test_state_dict_resumes_exactly():
+    a = _trainer(r1_gamma=0.5)
+    for i in range(3):
+        a.step(_real(seed=i))
+    state = copy.deepcopy(a.state_dict())  # live tensors would be shared by both
+    b = _trainer(seed=123, r1_gamma=0.5)
+    b.load_state_dict(state)
+    for i in range(3, 5):
+        a.step(_real(seed=i))
+        b.step(_real(seed=i))
+    for x, y in zip(
+        a.generator.state_dict().values(), b.generator.state_dict().values(), strict=True
+    ):
+        assert torch.equal(x, y)
+
+
+def test_default_optimizers_are_dcgan_adam():
+    generator, discriminator = _nets()
+    tr = Trainer(generator, discriminator, noise=Noise(4))
+    group = tr.g_optimizer.param_groups[0]
+    assert group["lr"] == 2e-4 and group["betas"] == (0.5, 0.999)
