@@ -202,3 +202,11 @@ def test_default_optimizers_are_dcgan_adam():
     tr = Trainer(generator, discriminator, noise=Noise(4))
     group = tr.g_optimizer.param_groups[0]
     assert group["lr"] == 2e-4 and group["betas"] == (0.5, 0.999)
+
+
+def test_lazy_r1_applies_every_kth_update_weighted_by_k():
+    tr = _trainer(r1_gamma=1.0, r1_every=3)
+    penalties = [tr.discriminator_step(_real(seed=i))["penalty"] for i in range(6)]
+    assert [p > 0 for p in penalties] == [True, False, False, True, False, False]
+    eager = _trainer(r1_gamma=3.0)
+    assert eager.discriminator_step(_real(seed=0))["penalty"] == pytest.approx(penalties[0])

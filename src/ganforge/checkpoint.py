@@ -80,7 +80,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         with safe_open(str(path), framework="pt") as f:
             skeleton = json.loads((f.metadata() or {})["state"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, KeyError, ValueError) as e:
         raise GanforgeError(
             f"checkpoint {path} is damaged or not a ganforge checkpoint ({e}); "

@@ -44,6 +44,7 @@ class TrainConfig:
     beta2: float = _opt(0.999, "Adam beta2 for both networks")
     n_critic: int = _opt(1, "discriminator updates per step")
     r1_gamma: float = _opt(0.1, "R1 penalty weight gamma on real data (0 = off)")
+    r1_every: int = _opt(4, "apply R1 every k discriminator updates, weighted by k (lazy R1)")
     ema_decay: float = _opt(0.999, "EMA decay of the generator's weights; samples use it (0 = off)")
     seed: int = _opt(0, "seed of every random draw")
     log_every: int = _opt(100, "steps between metrics.jsonl lines")

@@ -62,6 +62,8 @@ class Trainer:
         g_steps: generator updates per step.
         d_first: whether a step starts with the discriminator phase.
         r1_gamma: weight γ of the R1 penalty (0 turns it off).
+        r1_every: apply R1 on every k-th discriminator update only, weighted by k
+            (lazy regularisation, as in StyleGAN2), which saves most of its cost.
         ema: an :class:`EMA` of the generator, updated after every generator update.
         seed: seed of the trainer's own random draws (gradient-penalty mixing weights).
     """
@@ -79,12 +81,14 @@ class Trainer:
         g_steps: int = 1,
         d_first: bool = True,
         r1_gamma: float = 0.0,
+        r1_every: int = 1,
         ema: EMA | None = None,
         seed: int = 0,
     ) -> None:
-        if n_critic < 1 or g_steps < 1:
+        if min(n_critic, g_steps, r1_every) < 1:
             raise GanforgeError(
-                f"n_critic and g_steps must be at least 1, got {n_critic} and {g_steps}"
+                f"n_critic, g_steps and r1_every must be at least 1, "
+                f"got {n_critic}, {g_steps} and {r1_every}"
             )
         self.generator = generator
         self.discriminator = discriminator
@@ -96,6 +100,8 @@ class Trainer:
         self.g_steps = g_steps
         self.d_first = d_first
         self.r1_gamma = r1_gamma
+        self.r1_every = r1_every
+        self.num_d_updates = 0
         self.ema = ema
         self.rng = torch.Generator(noise.device).manual_seed(seed)
         self.num_steps = 0
@@ -121,14 +127,15 @@ class Trainer:
         """
         with frozen(self.generator), torch.no_grad():
             fake = self.generator(self.noise(real.shape[0]))
-        if self.r1_gamma > 0:
+        use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
+        if use_r1:
             real = real.detach().requires_grad_(True)
         real_logits = realness(self.discriminator(real))
         fake_logits = realness(self.discriminator(fake))
         d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
         penalty = torch.zeros((), device=d_loss.device)
-        if self.r1_gamma > 0:
-            penalty = penalty + r1_penalty(real_logits, real, self.r1_gamma)
+        if use_r1:
+            penalty = penalty + r1_penalty(real_logits, real, self.r1_gamma * self.r1_every)
         if self.loss.gp_weight > 0:
             penalty = penalty + gradient_penalty(
                 self.discriminator, real, fake, self.loss.gp_weight, generator=self.rng
@@ -138,6 +145,7 @@ class Trainer:
         self.d_optimizer.step()
         if self.loss.clip_value is not None:
             clip_weights(self.discriminator, self.loss.clip_value)
+        self.num_d_updates += 1
         stats = torch.stack(
             [
                 d_loss.detach(),
@@ -200,6 +208,7 @@ class Trainer:
             "rng": self.rng.get_state(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "num_steps": self.num_steps,
+            "num_d_updates": self.num_d_updates,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -213,3 +222,4 @@ class Trainer:
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.num_steps = int(state["num_steps"])
+        self.num_d_updates = int(state["num_d_updates"])
