@@ -105,3 +105,14 @@ def test_user_mixture_with_generic_defaults_finds_all_modes(tmp_path):
     gan = gf.GAN(str(tmp_path / "mine.npy"), steps=1500, eval_every=0, sample_every=0).fit()
     stats = mode_stats(gan.sample(2500), means, std=0.1)
     assert stats["modes"] == 6, stats
+
+
+def test_drs_sampling_is_an_option_and_seeded():
+    gan = gf.GAN("ring", **FAST).fit()
+    plain = gan.sample(300, seed=1)
+    drs = gan.sample(300, seed=1, drs=True)
+    assert drs.shape == (300, 2) and not np.array_equal(plain, drs)
+    np.testing.assert_array_equal(drs, gan.sample(300, seed=1, drs=True))
+    packed = gf.GAN("ring", **{**FAST, "pack": 2, "steps": 2}).fit()
+    with pytest.raises(GanforgeError, match="pack 1"):
+        packed.sample(10, drs=True)

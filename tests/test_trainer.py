@@ -210,3 +210,27 @@ def test_lazy_r1_applies_every_kth_update_weighted_by_k():
     assert [p > 0 for p in penalties] == [True, False, False, True, False, False]
     eager = _trainer(r1_gamma=3.0)
     assert eager.discriminator_step(_real(seed=0))["penalty"] == pytest.approx(penalties[0])
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "wgan-gp"])
+def test_joint_forward_matches_two_calls_without_batch_statistics(loss):
+    def make(joint):
+        torch.manual_seed(0)
+        generator = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+        discriminator = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+        return Trainer(
+            generator,
+            discriminator,
+            noise=Noise(4, seed=0),
+            loss=loss,
+            d_optimizer=torch.optim.SGD(discriminator.parameters(), lr=0.1),
+            r1_gamma=1.0,
+            joint_forward=joint,
+        )
+
+    a, b = make(False), make(True)
+    for i in range(3):
+        sa, sb = a.discriminator_step(_real(seed=i)), b.discriminator_step(_real(seed=i))
+        assert sa == pytest.approx(sb, rel=1e-5, abs=1e-6)  # summation order differs
+    for p, q in zip(a.discriminator.parameters(), b.discriminator.parameters(), strict=True):
+        torch.testing.assert_close(p, q)

@@ -16,12 +16,14 @@ from ganforge.config import TrainConfig, make_config
 from ganforge.data import load_data
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError
+from ganforge.losses import realness
 from ganforge.metrics import mode_stats
 from ganforge.nets import MLPDiscriminator, MLPGenerator
 from ganforge.noise import Noise
 from ganforge.plots import loss_plot, scatter_plot
+from ganforge.rejection import rejection_sample
 from ganforge.run import RunDir
-from ganforge.trainer import Trainer
+from ganforge.trainer import Trainer, evaluating
 
 # Settings that may differ between a run and its resumption.
 RUN_CONTROL = {
@@ -33,6 +35,8 @@ RUN_CONTROL = {
     "sample_every",
     "device",
     "threads",
+    "drs",
+    "drs_quantile",
 }
 N_EVAL = 2500  # samples for mode statistics (PacGAN protocol)
 
@@ -79,6 +83,7 @@ def build_trainer(cfg: TrainConfig, dim: int, device: torch.device) -> Trainer:
         r1_gamma=cfg.r1_gamma,
         r1_every=cfg.r1_every,
         ema=EMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None,
+        joint_forward=True,  # the MLP discriminator has no batch statistics
         seed=trainer_seed,
     )
 
@@ -254,30 +259,37 @@ class GAN:
             )
             loss_plot(run.path / "losses.png", run.read_metrics())
 
-    def sample(self, n: int, seed: int | None = None) -> np.ndarray:
+    def sample(self, n: int, seed: int | None = None, drs: bool | None = None) -> np.ndarray:
         """``n`` generated points, float32 ``(n, d)`` in data units.
 
         Samples come from the EMA generator when there is one, in eval mode. The same
-        ``seed`` gives the same samples; ``None`` uses the run's seed.
+        ``seed`` gives the same samples; ``None`` uses the run's seed. ``drs`` turns
+        discriminator rejection sampling on or off (``None``: the run's ``drs`` setting).
         """
         if not hasattr(self, "trainer_"):
             raise GanforgeError("this GAN is not fitted; call fit() or GAN.load() first")
         if n < 1:
             raise GanforgeError(f"number of samples must be at least 1, got {n}")
         cfg = self.config_
+        seed = cfg.seed if seed is None else seed
+        use_drs = cfg.drs if drs is None else drs
+        if use_drs and cfg.pack > 1:
+            raise GanforgeError("rejection sampling needs one logit per sample; use it with pack 1")
         generator = self.trainer_.sampling_generator
-        device = self.trainer_.noise.device
-        noise = Noise(
-            cfg.latent_dim, cfg.noise, seed=cfg.seed if seed is None else seed, device=device
-        )
-        was_training = generator.training
-        generator.eval()
-        try:
-            with torch.no_grad():
-                chunks = [generator(noise(min(65536, n - i))) for i in range(0, n, 65536)]
-        finally:
-            generator.train(was_training)
-        x = torch.cat(chunks).cpu() * self.scale_ + self.shift_
+        discriminator = self.trainer_.discriminator
+        noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=self.trainer_.noise.device)
+        with evaluating(generator), evaluating(discriminator), torch.no_grad():
+            if use_drs:
+                x = rejection_sample(
+                    lambda k: generator(noise(k)),
+                    lambda x: realness(discriminator(x)),
+                    n,
+                    torch.Generator().manual_seed(_seeds(seed)[3]),
+                    quantile=cfg.drs_quantile,
+                )
+            else:
+                x = torch.cat([generator(noise(min(65536, n - i))) for i in range(0, n, 65536)])
+        x = x.cpu() * self.scale_ + self.shift_
         return x.numpy().astype(np.float32)
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:

@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument(
         "--seed", type=int, default=None, help="seed of the random input (default: the run's seed)"
     )
+    sample.add_argument(
+        "--drs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="discriminator rejection sampling on or off (default: the run's setting)",
+    )
     sample.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return parser
 
@@ -163,7 +169,7 @@ def _sample(args: argparse.Namespace) -> None:
         raise GanforgeError(f"-n must be at least 1, got {args.n}")
     gan = GAN.load(args.run)
     out = args.output or args.run / "samples" / f"sample_{args.n}.npy"
-    write_samples(gan.sample(args.n, seed=args.seed), out, args.overwrite)
+    write_samples(gan.sample(args.n, seed=args.seed, drs=args.drs), out, args.overwrite)
     print(f"wrote {args.n} samples to {out}")
 
 

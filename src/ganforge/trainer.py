@@ -39,6 +39,17 @@ def frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+@contextmanager
+def evaluating(module: nn.Module) -> Iterator[None]:
+    """Puts ``module`` in eval mode, and back in the mode it had on exit."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
 def _dcgan_adam(module: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adam(module.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
@@ -65,6 +76,9 @@ class Trainer:
         r1_every: apply R1 on every k-th discriminator update only, weighted by k
             (lazy regularisation, as in StyleGAN2), which saves most of its cost.
         ema: an :class:`EMA` of the generator, updated after every generator update.
+        joint_forward: score real and generated batches in one discriminator call (faster;
+            only for discriminators without batch statistics such as BatchNorm, where two
+            calls and one call compute the same).
         seed: seed of the trainer's own random draws (gradient-penalty mixing weights).
     """
 
@@ -83,6 +97,7 @@ class Trainer:
         r1_gamma: float = 0.0,
         r1_every: int = 1,
         ema: EMA | None = None,
+        joint_forward: bool = False,
         seed: int = 0,
     ) -> None:
         if min(n_critic, g_steps, r1_every) < 1:
@@ -103,6 +118,7 @@ class Trainer:
         self.r1_every = r1_every
         self.num_d_updates = 0
         self.ema = ema
+        self.joint_forward = joint_forward
         self.rng = torch.Generator(noise.device).manual_seed(seed)
         self.num_steps = 0
 
@@ -130,8 +146,13 @@ class Trainer:
         use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
         if use_r1:
             real = real.detach().requires_grad_(True)
-        real_logits = realness(self.discriminator(real))
-        fake_logits = realness(self.discriminator(fake))
+        if self.joint_forward:
+            real_logits, fake_logits = realness(self.discriminator(torch.cat([real, fake]))).chunk(
+                2
+            )
+        else:
+            real_logits = realness(self.discriminator(real))
+            fake_logits = realness(self.discriminator(fake))
         d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
         penalty = torch.zeros((), device=d_loss.device)
         if use_r1:
