@@ -57,11 +57,11 @@ def one_run(data: str, seed: int, extra: list[str], folder: Path) -> dict[str, f
     return {**mode_stats(np.load(samples), data), "wall": wall}
 
 
-def mean_se(values: list[float]) -> str:
+def mean_se(values: list[float], digits: int = 2) -> str:
     """``mean ± standard error``."""
     a = np.asarray(values, dtype=float)
     se = a.std(ddof=1) / math.sqrt(len(a)) if len(a) > 1 else 0.0
-    return f"{a.mean():.2f} ± {se:.2f}"
+    return f"{a.mean():.{digits}f} ± {se:.{digits}f}"
 
 
 def main() -> None:
@@ -90,7 +90,7 @@ def main() -> None:
                     f"**ganforge** {data} ({args.seeds} seeds)",
                     mean_se([r["modes"] for r in results]) + f" (min {worst}/{k})",
                     mean_se([r["hq"] for r in results]),
-                    mean_se([r["rkl"] for r in results]),
+                    mean_se([r["rkl"] for r in results], 3),
                     f"{np.mean([r['wall'] for r in results]):.1f} "
                     f"(max {max(r['wall'] for r in results):.1f})",
                 ]

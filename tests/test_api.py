@@ -116,3 +116,9 @@ def test_drs_sampling_is_an_option_and_seeded():
     packed = gf.GAN("ring", **{**FAST, "pack": 2, "steps": 2}).fit()
     with pytest.raises(GanforgeError, match="pack 1"):
         packed.sample(10, drs=True)
+
+
+def test_lr_schedule_reaches_zero_at_the_last_step():
+    gan = gf.GAN("ring", lr_schedule="linear", lr_decay_start=0.5, **FAST).fit()
+    assert gan.trainer_.g_optimizer.param_groups[0]["lr"] == 0.0
+    assert gan.trainer_.d_optimizer.param_groups[0]["lr"] == 0.0

@@ -23,6 +23,7 @@ from ganforge.noise import Noise
 from ganforge.plots import loss_plot, scatter_plot
 from ganforge.rejection import rejection_sample
 from ganforge.run import RunDir
+from ganforge.schedule import lr_factor, set_lr
 from ganforge.trainer import Trainer, evaluating
 
 # Settings that may differ between a run and its resumption.
@@ -216,6 +217,9 @@ class GAN:
             dynamic_ncols=True,
         )
         for step in range(start + 1, cfg.steps + 1):
+            factor = lr_factor(step, cfg.steps, cfg.lr_schedule, cfg.lr_decay_start)
+            set_lr(trainer.g_optimizer, cfg.lr_g * factor)
+            set_lr(trainer.d_optimizer, cfg.lr_d * factor)
             batches = [source.batch(cfg.batch_size).to(device) for _ in range(cfg.n_critic)]
             stats = trainer.step(batches)
             for k, v in stats.items():

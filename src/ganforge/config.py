@@ -21,7 +21,7 @@ class TrainConfig:
     """Everything that defines a training run; a run's ``config.json`` holds one of these."""
 
     data: str = _opt("ring", "built-in data set name or path to a .npy/.npz/.csv point set")
-    steps: int = _opt(8000, "number of steps (generator updates)")
+    steps: int = _opt(6000, "number of steps (generator updates)")
     batch_size: int = _opt(256, "samples per batch, real and generated alike")
     loss: str = _opt(
         "nonsaturating",
@@ -40,8 +40,12 @@ class TrainConfig:
     pack: int = _opt(1, "samples the discriminator judges together (PacGAN); 1 = off")
     lr_g: float = _opt(1e-3, "generator learning rate (Adam)")
     lr_d: float = _opt(1e-3, "discriminator learning rate (Adam)")
-    beta1: float = _opt(0.5, "Adam beta1 for both networks")
-    beta2: float = _opt(0.999, "Adam beta2 for both networks")
+    lr_schedule: str = _opt(
+        "constant", "learning-rate decay to 0 at the end", ("constant", "linear", "cosine")
+    )
+    lr_decay_start: float = _opt(0.5, "fraction of the steps after which the decay starts")
+    beta1: float = _opt(0.0, "Adam beta1 for both networks")
+    beta2: float = _opt(0.99, "Adam beta2 for both networks")
     n_critic: int = _opt(1, "discriminator updates per step")
     r1_gamma: float = _opt(0.1, "R1 penalty weight gamma on real data (0 = off)")
     r1_every: int = _opt(4, "apply R1 every k discriminator updates, weighted by k (lazy R1)")
@@ -84,6 +88,8 @@ class TrainConfig:
                 raise GanforgeError(f"--{name.replace('_', '-')} must be 0 or more")
         if not 0 <= self.ema_decay < 1:
             raise GanforgeError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.lr_decay_start < 1:
+            raise GanforgeError(f"--lr-decay-start must be in [0, 1), got {self.lr_decay_start}")
         if not 0 <= self.drs_quantile < 1:
             raise GanforgeError(f"--drs-quantile must be in [0, 1), got {self.drs_quantile}")
         if self.batch_size % self.pack:
