@@ -146,13 +146,7 @@ class Trainer:
         use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
         if use_r1:
             real = real.detach().requires_grad_(True)
-        if self.joint_forward:
-            real_logits, fake_logits = realness(self.discriminator(torch.cat([real, fake]))).chunk(
-                2
-            )
-        else:
-            real_logits = realness(self.discriminator(real))
-            fake_logits = realness(self.discriminator(fake))
+        real_logits, fake_logits = self._score(real, fake)
         d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
         penalty = torch.zeros((), device=d_loss.device)
         if use_r1:
@@ -179,6 +173,13 @@ class Trainer:
         )
         keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake")
         return dict(zip(keys, stats.tolist(), strict=True))
+
+    def _score(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """The discriminator's realness logits of a real and a generated batch."""
+        if self.joint_forward:
+            both = realness(self.discriminator(torch.cat([real, fake])))
+            return both[: len(both) // 2], both[len(both) // 2 :]
+        return realness(self.discriminator(real)), realness(self.discriminator(fake))
 
     def step(self, real: Tensor | Sequence[Tensor]) -> dict[str, float]:
         """``n_critic`` discriminator updates and ``g_steps`` generator updates.
