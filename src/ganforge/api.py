@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ RUN_CONTROL = {
     "threads",
     "drs",
     "drs_quantile",
+    "on_nonfinite",
 }
 N_EVAL = 2500  # samples for mode statistics (PacGAN protocol)
 
@@ -85,8 +90,54 @@ def build_trainer(cfg: TrainConfig, dim: int, device: torch.device) -> Trainer:
         r1_every=cfg.r1_every,
         ema=EMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None,
         joint_forward=True,  # the MLP discriminator has no batch statistics
+        on_nonfinite=cfg.on_nonfinite,
         seed=trainer_seed,
     )
+
+
+_SHOWN = ("d_loss", "g_loss", "acc_real", "acc_fake")  # in the progress bar
+
+
+class _Meter:
+    """Averages the step statistics between two log lines, and the steps per second."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self.count = 0
+        self.t0 = time.perf_counter()
+
+    def add(self, stats: dict[str, float]) -> None:
+        for k, v in stats.items():
+            self.totals[k] = self.totals.get(k, 0.0) + v
+        self.count += 1
+
+    def flush(self) -> dict[str, float]:
+        record = {k: v / self.count for k, v in self.totals.items()}
+        record["steps_per_s"] = self.count / (time.perf_counter() - self.t0)
+        self.__init__()
+        return record
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training: a checkpoint was saved after the step in progress."""
+
+    def __init__(self, step: int, path: Path) -> None:
+        super().__init__(f"interrupted after step {step}; checkpoint saved to {path}")
+        self.step, self.path = step, path
+
+
+@contextmanager
+def _sigint_flag() -> Iterator[Callable[[], bool]]:
+    """Turns Ctrl-C into a flag that the loop reads between steps (main thread only)."""
+    hit: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: hit.append(True))
+    try:
+        yield lambda: bool(hit)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class GAN:
@@ -158,8 +209,9 @@ class GAN:
 
     def _resume(self, run: RunDir) -> int:
         latest = run.latest()
-        if latest is None:
-            return 0  # killed before its first checkpoint: start over
+        if latest is None:  # killed before its first checkpoint: start over
+            run.truncate_metrics(0)
+            return 0
         step, state = latest
         saved = {k: v for k, v in state["config"].items() if k not in RUN_CONTROL}
         now = {k: v for k, v in self.config_.to_dict().items() if k not in RUN_CONTROL}
@@ -205,9 +257,8 @@ class GAN:
     def _train(self, start: int, run: RunDir | None, progress: bool) -> None:
         cfg, trainer, source = self.config_, self.trainer_, self.source_
         device = trainer.noise.device
-        reference = source.reference(1000, seed=cfg.seed)
-        totals: dict[str, float] = {}
-        count, t0 = 0, time.perf_counter()
+        reference = source.reference(1000, seed=cfg.seed) if run is not None else None
+        meter = _Meter()
         bar = tqdm(
             total=cfg.steps,
             initial=start,
@@ -216,32 +267,22 @@ class GAN:
             desc=f"train {source.name}",
             dynamic_ncols=True,
         )
-        for step in range(start + 1, cfg.steps + 1):
-            factor = lr_factor(step, cfg.steps, cfg.lr_schedule, cfg.lr_decay_start)
-            set_lr(trainer.g_optimizer, cfg.lr_g * factor)
-            set_lr(trainer.d_optimizer, cfg.lr_d * factor)
-            batches = [source.batch(cfg.batch_size).to(device) for _ in range(cfg.n_critic)]
-            stats = trainer.step(batches)
-            for k, v in stats.items():
-                totals[k] = totals.get(k, 0.0) + v
-            count += 1
-            bar.update(1)
-            record: dict[str, Any] = {}
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                elapsed = time.perf_counter() - t0
-                record = {k: v / count for k, v in totals.items()}
-                record["steps_per_s"] = count / elapsed
-                bar.set_postfix(
-                    d=f"{record['d_loss']:.3f}",
-                    g=f"{record['g_loss']:.3f}",
-                    acc_r=f"{record['acc_real']:.2f}",
-                    acc_f=f"{record['acc_fake']:.2f}",
-                    refresh=False,
-                )
-                totals, count, t0 = {}, 0, time.perf_counter()
-            if source.mixture is not None and cfg.eval_every and step % cfg.eval_every == 0:
-                record.update(mode_stats(self.sample(N_EVAL), source.mixture))
-            if run is not None:
+        with bar, _sigint_flag() as interrupted:
+            for step in range(start + 1, cfg.steps + 1):
+                factor = lr_factor(step, cfg.steps, cfg.lr_schedule, cfg.lr_decay_start)
+                set_lr(trainer.g_optimizer, cfg.lr_g * factor)
+                set_lr(trainer.d_optimizer, cfg.lr_d * factor)
+                batches = [source.batch(cfg.batch_size).to(device) for _ in range(cfg.n_critic)]
+                meter.add(trainer.step(batches))
+                bar.update(1)
+                record = meter.flush() if step % cfg.log_every == 0 or step == cfg.steps else {}
+                if record:
+                    record["skipped"] = trainer.num_skipped
+                    bar.set_postfix({k: f"{record[k]:.3f}" for k in _SHOWN}, refresh=False)
+                if source.mixture is not None and cfg.eval_every and step % cfg.eval_every == 0:
+                    record.update(mode_stats(self.sample(N_EVAL), source.mixture))
+                if run is None:
+                    continue
                 if record:
                     run.append_metrics({"step": step, **record})
                 if cfg.sample_every and step % cfg.sample_every == 0:
@@ -251,9 +292,11 @@ class GAN:
                         self.sample(1000),
                         f"{source.name}, step {step}",
                     )
-                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps:
-                    run.save(step, self._state(), cfg.ckpt_keep)
-        bar.close()
+                last = step == cfg.steps
+                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or last or interrupted():
+                    path = run.save(step, self._state(), cfg.ckpt_keep)
+                    if interrupted() and not last:
+                        raise TrainingInterrupted(step, path)
         if run is not None:
             scatter_plot(
                 run.samples / "final.png",

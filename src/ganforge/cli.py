@@ -15,8 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from ganforge import __version__
+from ganforge.checkpoint import list_checkpoints
 from ganforge.config import PRESETS, TrainConfig, make_config, read_config_file
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, NonFiniteError
+
+
+class TrainingFailed(RuntimeError):
+    """Training stopped for a reason the user can act on: one line, exit code 1."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -126,7 +131,12 @@ def _train(args: argparse.Namespace) -> None:
         stem = Path(cfg.data).stem if cfg.data not in PRESETS else cfg.data
         out = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     gan = GAN(**options)
-    gan.fit(out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    try:
+        gan.fit(out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    except NonFiniteError as e:
+        found = list_checkpoints(Path(out) / "checkpoints")
+        kept = f"; the last good checkpoint is {found[-1][1]}" if found else ""
+        raise TrainingFailed(f"{e}{kept}") from None
     print(f"run written to {out}/ (samples/final.png, losses.png, metrics.jsonl, checkpoints/)")
     last = [r for r in gan_records(out) if "modes" in r]
     if last:
@@ -184,8 +194,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"ganforge: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ganforge: interrupted", file=sys.stderr)
+    except TrainingFailed as e:
+        print(f"ganforge: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        detail = f" ({e}); continue with --resume" if str(e) else ""
+        print(f"ganforge: interrupted{detail}", file=sys.stderr)
         return 130
     return 0
 

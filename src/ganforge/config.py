@@ -52,6 +52,11 @@ class TrainConfig:
     ema_decay: float = _opt(0.999, "EMA decay of the generator's weights; samples use it (0 = off)")
     drs: bool = _opt(False, "discriminator rejection sampling when sampling (DRS)")
     drs_quantile: float = _opt(0.95, "DRS: quantile of the scores that sets the shift gamma")
+    on_nonfinite: str = _opt(
+        "stop",
+        "on a NaN or Inf loss or gradient: stop the run, or skip the update",
+        ("stop", "skip"),
+    )
     seed: int = _opt(0, "seed of every random draw")
     log_every: int = _opt(100, "steps between metrics.jsonl lines")
     ckpt_every: int = _opt(1000, "steps between checkpoints (0 = only the final one)")

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ganforge.ema import EMA
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.losses import Loss, get_loss, realness
 from ganforge.noise import Noise
 from ganforge.penalties import clip_weights, gradient_penalty, r1_penalty
@@ -76,6 +76,8 @@ class Trainer:
         r1_every: apply R1 on every k-th discriminator update only, weighted by k
             (lazy regularisation, as in StyleGAN2), which saves most of its cost.
         ema: an :class:`EMA` of the generator, updated after every generator update.
+        on_nonfinite: ``"stop"`` stops with :class:`NonFiniteError` when a loss or gradient
+            is NaN or Inf, before the update; ``"skip"`` drops that update and goes on.
         joint_forward: score real and generated batches in one discriminator call (faster;
             only for discriminators without batch statistics such as BatchNorm, where two
             calls and one call compute the same).
@@ -98,8 +100,11 @@ class Trainer:
         r1_every: int = 1,
         ema: EMA | None = None,
         joint_forward: bool = False,
+        on_nonfinite: str = "stop",
         seed: int = 0,
     ) -> None:
+        if on_nonfinite not in ("stop", "skip"):
+            raise GanforgeError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
         if min(n_critic, g_steps, r1_every) < 1:
             raise GanforgeError(
                 f"n_critic, g_steps and r1_every must be at least 1, "
@@ -119,6 +124,8 @@ class Trainer:
         self.num_d_updates = 0
         self.ema = ema
         self.joint_forward = joint_forward
+        self.on_nonfinite = on_nonfinite
+        self.num_skipped = 0
         self.rng = torch.Generator(noise.device).manual_seed(seed)
         self.num_steps = 0
 
@@ -131,7 +138,8 @@ class Trainer:
             g_loss = self.loss.g_loss(fake=fake_logits)  # 4. loss from that classification
             self.g_optimizer.zero_grad(set_to_none=True)
             g_loss.backward()  # 5. backpropagate through D and G
-            self.g_optimizer.step()  # 6. change only the generator's weights
+            if self._finite("generator", self.generator, g_loss=g_loss):
+                self.g_optimizer.step()  # 6. change only the generator's weights
         stats = torch.stack([g_loss.detach(), _mean(fake_logits), _mean(fake_logits < 0)])
         return dict(zip(("g_loss", "d_fake", "acc_fake"), stats.tolist(), strict=True))
 
@@ -157,9 +165,10 @@ class Trainer:
             )
         self.d_optimizer.zero_grad(set_to_none=True)
         (d_loss + penalty).backward()
-        self.d_optimizer.step()
-        if self.loss.clip_value is not None:
-            clip_weights(self.discriminator, self.loss.clip_value)
+        if self._finite("discriminator", self.discriminator, d_loss=d_loss, penalty=penalty):
+            self.d_optimizer.step()
+            if self.loss.clip_value is not None:
+                clip_weights(self.discriminator, self.loss.clip_value)
         self.num_d_updates += 1
         stats = torch.stack(
             [
@@ -173,6 +182,24 @@ class Trainer:
         )
         keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake")
         return dict(zip(keys, stats.tolist(), strict=True))
+
+    def _finite(self, network: str, module: nn.Module, **losses: Tensor) -> bool:
+        """Whether the losses and ``module``'s gradients are finite (one check, one sync).
+
+        If not: raises :class:`NonFiniteError`, or with ``on_nonfinite="skip"`` clears the
+        gradients, counts the skip and returns False.
+        """
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        norms = torch._foreach_norm(grads) if grads else []
+        values = torch.stack([t.detach().float().reshape(()) for t in (*losses.values(), *norms)])
+        if bool(torch.isfinite(values).all()):
+            return True
+        if self.on_nonfinite == "stop":
+            named = {k: float(v.detach()) for k, v in losses.items()}
+            raise NonFiniteError(network, self.num_steps + 1, named)
+        module.zero_grad(set_to_none=True)
+        self.num_skipped += 1
+        return False
 
     def _score(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """The discriminator's realness logits of a real and a generated batch."""
