@@ -94,27 +94,32 @@ def _wait_for_checkpoint(out, proc, timeout=120):
         time.sleep(0.05)
 
 
-def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path, reference):
-    out = tmp_path / "run"
-    rng = random.Random(0)
-    for _ in range(3):  # killed three times, at random moments after the first checkpoint
-        proc = start(out, *(["--resume"] if out.exists() else []))
-        _wait_for_checkpoint(out, proc)
-        time.sleep(rng.uniform(0.0, 1.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+def _kill_after_checkpoint(out, delay, sig=signal.SIGKILL):
+    """Starts (or resumes) a run and sends ``sig`` ``delay`` s after its first checkpoint."""
+    proc = start(out, *(["--resume"] if out.exists() else []))
+    _wait_for_checkpoint(out, proc)
+    time.sleep(delay)
+    proc.send_signal(sig)
+    return proc
+
+
+def _finish_and_compare(out, tmp_path, reference):
     proc = train(out, "--resume")
     assert proc.returncode == 0, proc.stderr
     np.testing.assert_array_equal(samples(out, tmp_path / "x.npy"), reference)
 
 
+def test_sigkill_at_random_moments_then_resume_is_bitwise_identical(tmp_path, reference):
+    out = tmp_path / "run"
+    rng = random.Random(0)
+    for _ in range(3):  # killed three times, at random moments after the first checkpoint
+        _kill_after_checkpoint(out, rng.uniform(0.0, 1.5)).wait()
+    _finish_and_compare(out, tmp_path, reference)
+
+
 def test_resume_falls_back_past_a_torn_checkpoint_write(tmp_path, reference):
     out = tmp_path / "run"
-    proc = start(out)
-    _wait_for_checkpoint(out, proc)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_after_checkpoint(out, 0.5).wait()
     ckpts = sorted((out / "checkpoints").glob("step_*.safetensors"))
     newest = ckpts[-1]
     # what a kill inside a write leaves: a half-written temporary file, and (worse, if the
@@ -122,22 +127,16 @@ def test_resume_falls_back_past_a_torn_checkpoint_write(tmp_path, reference):
     (out / "checkpoints" / f".{newest.name}.tmp").write_bytes(newest.read_bytes()[:100])
     if len(ckpts) > 1:
         newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
-    proc = train(out, "--resume")
-    assert proc.returncode == 0, proc.stderr
-    np.testing.assert_array_equal(samples(out, tmp_path / "x.npy"), reference)
+    _finish_and_compare(out, tmp_path, reference)
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path, reference):
     out = tmp_path / "run"
-    proc = start(out)
-    _wait_for_checkpoint(out, proc)
-    proc.send_signal(signal.SIGINT)
+    proc = _kill_after_checkpoint(out, 0.0, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "checkpoint saved to" in err and "--resume" in err and "Traceback" not in err
-    proc = train(out, "--resume")
-    assert proc.returncode == 0, proc.stderr
-    np.testing.assert_array_equal(samples(out, tmp_path / "x.npy"), reference)
+    _finish_and_compare(out, tmp_path, reference)
 
 
 class _Payload:
