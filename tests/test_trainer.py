@@ -234,3 +234,21 @@ def test_joint_forward_matches_two_calls_without_batch_statistics(loss):
         assert sa == pytest.approx(sb, rel=1e-5, abs=1e-6)  # summation order differs
     for p, q in zip(a.discriminator.parameters(), b.discriminator.parameters(), strict=True):
         torch.testing.assert_close(p, q)
+
+
+def test_check_names_both_shapes_and_changes_nothing():
+    tr = _trainer()
+    before_g, before_d = _snapshot(tr.generator), _snapshot(tr.discriminator)
+    noise_state = tr.noise.state_dict()["rng"].clone()
+    tr.check(_real(8))  # fits: no error
+    with pytest.raises(GanforgeError, match=r"shape \(2,\) but the data have shape \(3,\)"):
+        tr.check(torch.zeros(8, 3))
+    _assert_bitwise_equal(before_g, tr.generator)
+    _assert_bitwise_equal(before_d, tr.discriminator)
+    assert torch.equal(tr.noise.state_dict()["rng"], noise_state)
+    tr.discriminator = nn.Sequential(nn.Linear(5, 1))
+    with pytest.raises(GanforgeError, match=r"discriminator cannot take samples of shape \(2,\)"):
+        tr.check(_real(8))
+    tr.discriminator = nn.Sequential(nn.Linear(2, 3))
+    with pytest.raises(GanforgeError, match="one realness logit per sample"):
+        tr.check(_real(8))

@@ -197,15 +197,10 @@ class GAN:
         return self
 
     def _dry_run(self) -> None:
-        """One forward pass of each network, so that a shape mismatch fails early and clearly."""
-        with torch.no_grad():
-            fake = self.trainer_.generator(self.trainer_.noise(self.config_.pack))
-            if fake.shape[1:] != (self.source_.dim,):
-                raise GanforgeError(
-                    f"generator output {tuple(fake.shape[1:])} does not fit the data "
-                    f"({self.source_.dim},); set its output size to the data's"
-                )
-            self.trainer_.discriminator(fake)
+        """Both networks once on a batch of the data's shape, before anything is written."""
+        self.trainer_.check(
+            torch.zeros(2 * self.config_.pack, self.source_.dim, device=self.trainer_.noise.device)
+        )
 
     def _resume(self, run: RunDir) -> int:
         latest = run.latest()

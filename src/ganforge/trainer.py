@@ -129,6 +129,31 @@ class Trainer:
         self.rng = torch.Generator(noise.device).manual_seed(seed)
         self.num_steps = 0
 
+    def check(self, real: Tensor) -> None:
+        """A dry forward pass of both networks, so that a mismatch fails early and clearly.
+
+        Nothing changes: no weights, no buffers, no random stream.
+        """
+        noise_state = self.noise.state_dict()
+        try:
+            with frozen(self.generator), frozen(self.discriminator), torch.no_grad():
+                fake = self.generator(self.noise(real.shape[0]))
+                if fake.shape[1:] != real.shape[1:]:
+                    raise GanforgeError(
+                        f"the generator makes samples of shape {tuple(fake.shape[1:])} but the "
+                        f"data have shape {tuple(real.shape[1:])}; make its output match the data"
+                    )
+                try:
+                    logits = self.discriminator(fake)
+                except RuntimeError as e:
+                    raise GanforgeError(
+                        f"the discriminator cannot take samples of shape {tuple(fake.shape[1:])}"
+                        f" ({str(e).splitlines()[0]}); make its input match the data"
+                    ) from None
+                realness(logits)
+        finally:
+            self.noise.load_state_dict(noise_state)
+
     def generator_step(self, batch_size: int) -> dict[str, float]:
         """One generator iteration: the seed's six steps, with the discriminator frozen."""
         with frozen(self.discriminator):
