@@ -49,7 +49,12 @@ class TrainConfig:
     n_critic: int = _opt(1, "discriminator updates per step")
     r1_gamma: float = _opt(0.1, "R1 penalty weight gamma on real data (0 = off)")
     r1_every: int = _opt(4, "apply R1 every k discriminator updates, weighted by k (lazy R1)")
-    ema_decay: float = _opt(0.999, "EMA decay of the generator's weights; samples use it (0 = off)")
+    ema_decay: float = _opt(
+        0.999,
+        "largest EMA decay of the generator's weights; samples use the EMA (0 = off); "
+        "the decay ramps up as (1 + n)/(10 + n), an average over about the last tenth of "
+        "the updates, until it reaches this value",
+    )
     drs: bool = _opt(False, "discriminator rejection sampling when sampling (DRS)")
     drs_quantile: float = _opt(0.95, "DRS: quantile of the scores that sets the shift gamma")
     on_nonfinite: str = _opt(
