@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +15,7 @@ from ganforge.config import TrainConfig, make_config
 from ganforge.data import load_data
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError
+from ganforge.loop import SHOWN, Meter, TrainingInterrupted, sigint_flag
 from ganforge.losses import realness
 from ganforge.metrics import mode_stats
 from ganforge.nets import MLPDiscriminator, MLPGenerator
@@ -93,51 +89,6 @@ def build_trainer(cfg: TrainConfig, dim: int, device: torch.device) -> Trainer:
         on_nonfinite=cfg.on_nonfinite,
         seed=trainer_seed,
     )
-
-
-_SHOWN = ("d_loss", "g_loss", "acc_real", "acc_fake")  # in the progress bar
-
-
-class _Meter:
-    """Averages the step statistics between two log lines, and the steps per second."""
-
-    def __init__(self) -> None:
-        self.totals: dict[str, float] = {}
-        self.count = 0
-        self.t0 = time.perf_counter()
-
-    def add(self, stats: dict[str, float]) -> None:
-        for k, v in stats.items():
-            self.totals[k] = self.totals.get(k, 0.0) + v
-        self.count += 1
-
-    def flush(self) -> dict[str, float]:
-        record = {k: v / self.count for k, v in self.totals.items()}
-        record["steps_per_s"] = self.count / (time.perf_counter() - self.t0)
-        self.__init__()
-        return record
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training: a checkpoint was saved after the step in progress."""
-
-    def __init__(self, step: int, path: Path) -> None:
-        super().__init__(f"interrupted after step {step}; checkpoint saved to {path}")
-        self.step, self.path = step, path
-
-
-@contextmanager
-def _sigint_flag() -> Iterator[Callable[[], bool]]:
-    """Turns Ctrl-C into a flag that the loop reads between steps (main thread only)."""
-    hit: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    previous = signal.signal(signal.SIGINT, lambda *_: hit.append(True))
-    try:
-        yield lambda: bool(hit)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class GAN:
@@ -253,7 +204,7 @@ class GAN:
         cfg, trainer, source = self.config_, self.trainer_, self.source_
         device = trainer.noise.device
         reference = source.reference(1000, seed=cfg.seed) if run is not None else None
-        meter = _Meter()
+        meter = Meter()
         bar = tqdm(
             total=cfg.steps,
             initial=start,
@@ -262,7 +213,7 @@ class GAN:
             desc=f"train {source.name}",
             dynamic_ncols=True,
         )
-        with bar, _sigint_flag() as interrupted:
+        with bar, sigint_flag() as interrupted:
             for step in range(start + 1, cfg.steps + 1):
                 factor = lr_factor(step, cfg.steps, cfg.lr_schedule, cfg.lr_decay_start)
                 set_lr(trainer.g_optimizer, cfg.lr_g * factor)
@@ -273,10 +224,13 @@ class GAN:
                 record = meter.flush() if step % cfg.log_every == 0 or step == cfg.steps else {}
                 if record:
                     record["skipped"] = trainer.num_skipped
-                    bar.set_postfix({k: f"{record[k]:.3f}" for k in _SHOWN}, refresh=False)
+                    bar.set_postfix({k: f"{record[k]:.3f}" for k in SHOWN}, refresh=False)
                 if source.mixture is not None and cfg.eval_every and step % cfg.eval_every == 0:
                     record.update(mode_stats(self.sample(N_EVAL), source.mixture))
+                stop = interrupted() and step < cfg.steps
                 if run is None:
+                    if stop:
+                        raise TrainingInterrupted(step, None)
                     continue
                 if record:
                     run.append_metrics({"step": step, **record})
@@ -287,10 +241,9 @@ class GAN:
                         self.sample(1000),
                         f"{source.name}, step {step}",
                     )
-                last = step == cfg.steps
-                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or last or interrupted():
+                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps or stop:
                     path = run.save(step, self._state(), cfg.ckpt_keep)
-                    if interrupted() and not last:
+                    if stop:
                         raise TrainingInterrupted(step, path)
         if run is not None:
             scatter_plot(

@@ -1,0 +1,29 @@
+import os
+import signal
+import threading
+
+import pytest
+
+import ganforge as gf
+from ganforge.loop import Meter, TrainingInterrupted
+
+
+def test_meter_averages_between_flushes():
+    m = Meter()
+    m.add({"a": 1.0, "b": 4.0})
+    m.add({"a": 3.0, "b": 0.0})
+    record = m.flush()
+    assert record["a"] == 2.0 and record["b"] == 2.0 and record["steps_per_s"] > 0
+    m.add({"a": 5.0, "b": 1.0})
+    assert m.flush()["a"] == 5.0
+
+
+def test_ctrl_c_stops_fit_without_a_run_directory_after_a_whole_step():
+    gan = gf.GAN("ring", steps=100_000, g_width=16, d_width=16, batch_size=32, eval_every=0)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(TrainingInterrupted, match="nothing saved") as info:
+        gan.fit()
+    timer.cancel()
+    assert 0 < info.value.step == gan.trainer_.num_steps < 100_000
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
