@@ -20,7 +20,7 @@ from ganforge.trainer import Trainer
 SMALL = [
     "ring",
     "--steps",
-    "400",
+    "800",
     "--batch-size",
     "64",
     "--g-width",
