@@ -126,11 +126,7 @@ class GAN:
         cfg = self.get_config()
         data = X if X is not None else (self.data if self.data is not None else cfg.data)
         source = load_data(data, seed=_seeds(cfg.seed)[2])
-        if cfg.batch_size > len(source) > 0:
-            raise GanforgeError(
-                f"batch size {cfg.batch_size} is larger than the data ({len(source)} points); "
-                "choose a smaller --batch-size"
-            )
+        source.check_batch_size(cfg.batch_size)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         device = resolve_device(cfg.device)

@@ -18,6 +18,7 @@ from ganforge import __version__
 from ganforge.checkpoint import list_checkpoints
 from ganforge.config import PRESETS, TrainConfig, make_config, read_config_file
 from ganforge.errors import GanforgeError, NonFiniteError
+from ganforge.run import RunDir
 
 
 class TrainingFailed(RuntimeError):
@@ -138,17 +139,10 @@ def _train(args: argparse.Namespace) -> None:
         kept = f"; the last good checkpoint is {found[-1][1]}" if found else ""
         raise TrainingFailed(f"{e}{kept}") from None
     print(f"run written to {out}/ (samples/final.png, losses.png, metrics.jsonl, checkpoints/)")
-    last = [r for r in gan_records(out) if "modes" in r]
+    last = [r for r in RunDir(out).read_metrics() if "modes" in r]
     if last:
         r = last[-1]
         print(f"modes {r['modes']}, high quality {r['hq']:.1f} %, reverse KL {r['rkl']:.3f}")
-
-
-def gan_records(out: Path) -> list[dict]:
-    """The metrics records of a run."""
-    from ganforge.run import RunDir
-
-    return RunDir(out).read_metrics()
 
 
 def write_samples(x: np.ndarray, path: Path, overwrite: bool = False) -> None:

@@ -56,16 +56,20 @@ class PointSource:
         """Number of points in a finite set (0 for an endless mixture)."""
         return 0 if self.points is None else len(self.points)
 
+    def check_batch_size(self, batch_size: int) -> None:
+        """Raises when a finite set is smaller than one batch."""
+        if self.points is not None and batch_size > len(self.points):
+            raise GanforgeError(
+                f"batch size {batch_size} is larger than the data ({len(self.points)} "
+                "points); choose a smaller --batch-size"
+            )
+
     def batch(self, batch_size: int) -> Tensor:
         """The next standardised batch ``(batch_size, d)``."""
         if self.points is None:
             x = self.mixture.sample(batch_size, self.generator)
         else:
-            if batch_size > len(self.points):
-                raise GanforgeError(
-                    f"batch size {batch_size} is larger than the data ({len(self.points)} "
-                    "points); choose a smaller --batch-size"
-                )
+            self.check_batch_size(batch_size)
             if self._pos + batch_size > len(self._order):
                 self._order = torch.randperm(len(self.points), generator=self.generator)
                 self._pos = 0
