@@ -1,6 +1,7 @@
 """The seed's invariants, bitwise: each phase changes only its own network."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -252,3 +253,91 @@ def test_check_names_both_shapes_and_changes_nothing():
     tr.discriminator = nn.Sequential(nn.Linear(2, 3))
     with pytest.raises(GanforgeError, match="one realness logit per sample"):
         tr.check(_real(8))
+
+
+def _recording_augment(seen):
+    def augment(x, generator):
+        seen.append(x.detach().clone())
+        return x.flip(-1)  # differentiable and visible
+
+    return augment
+
+
+def test_augment_sees_real_and_fake_in_d_step_and_fake_in_g_step():
+    seen = []
+    tr = _trainer(augment=_recording_augment(seen))
+    real = _real(16)
+    tr.discriminator_step(real)
+    assert len(seen) == 2 and torch.equal(seen[0], real)  # real, then the generated batch
+    seen.clear()
+    tr.generator_step(16)
+    assert len(seen) == 1 and seen[0].shape == (16, 2)
+    for p in tr.generator.parameters():  # the gradient flowed through the augmentation
+        assert p.grad is not None and torch.isfinite(p.grad).all()
+
+
+def test_instance_noise_reaches_discriminator_inputs_with_the_given_scale():
+    seen = []
+    probe = nn.Linear(2, 1)
+    tr = _trainer(instance_noise=0.5, joint_forward=True)
+    tr.discriminator = nn.Sequential(probe)
+    tr.discriminator.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    tr.d_optimizer = torch.optim.SGD(tr.discriminator.parameters(), lr=0.0)
+    real = torch.zeros(4000, 2)
+    tr.discriminator_step(real)
+    seen_real = seen[0][:4000]
+    assert seen_real.std().item() == pytest.approx(0.5, rel=0.05)
+    assert seen_real.mean().abs().item() < 0.05
+    tr.instance_noise = 0.0  # annealed to nothing: D sees the data itself
+    seen.clear()
+    tr.discriminator_step(real)
+    assert torch.equal(seen[0][:4000], real)
+
+
+@pytest.mark.parametrize("loss", ["nonsaturating", "wgan-gp"])
+def test_invariants_hold_with_augment_noise_and_bf16(loss):
+    tr = _trainer(
+        loss, r1_gamma=1.0, augment=lambda x, g: x * 0.9, instance_noise=0.1, precision="bf16"
+    )
+    tr.discriminator_step(_real())
+    d_state, g_state = _snapshot(tr.discriminator), _snapshot(tr.generator)
+    d_grads = [p.grad.clone() for p in tr.discriminator.parameters()]
+    stats = tr.generator_step(32)
+    _assert_bitwise_equal(d_state, tr.discriminator)
+    for p, g in zip(tr.discriminator.parameters(), d_grads, strict=True):
+        assert torch.equal(p.grad, g)
+    g_state = _snapshot(tr.generator)
+    stats.update(tr.discriminator_step(_real()))
+    _assert_bitwise_equal(g_state, tr.generator)
+    assert all(map(math.isfinite, stats.values()))
+
+
+def test_bf16_autocast_runs_the_networks_in_bf16():
+    dtypes = []
+    tr = _trainer(precision="bf16")
+    tr.discriminator.register_forward_hook(lambda m, a, out: dtypes.append(out.dtype))
+    tr.step(_real())
+    assert dtypes and all(d == torch.bfloat16 for d in dtypes)
+
+
+def test_precision_checks():
+    with pytest.raises(GanforgeError, match="unknown precision"):
+        _trainer(precision="fp8")
+    if not torch.cuda.is_available():
+        with pytest.raises(GanforgeError, match="fp16 precision needs a CUDA device"):
+            _trainer(precision="fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 with a gradient scaler needs CUDA")
+def test_fp16_with_gradient_scaler_on_cuda():
+    torch.manual_seed(0)
+    generator = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2)).cuda()
+    discriminator = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1)).cuda()
+    tr = Trainer(generator, discriminator, noise=Noise(4, device="cuda"), precision="fp16")
+    d_state = _snapshot(discriminator)
+    tr.generator_step(32)
+    _assert_bitwise_equal(d_state, discriminator)
+    for i in range(5):
+        stats = tr.step(_real(seed=i).cuda())
+    assert all(map(math.isfinite, stats.values()))
+    assert tr.state_dict()["g_scaler"]["scale"] > 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -24,7 +26,7 @@ def r1_penalty(real_logits: Tensor, real: Tensor, gamma: float) -> Tensor:
 
 
 def gradient_penalty(
-    discriminator: nn.Module,
+    discriminator: Callable[[Tensor], Tensor],
     real: Tensor,
     fake: Tensor,
     weight: float = 10.0,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import Tensor, nn
@@ -58,6 +58,9 @@ def _mean(t: Tensor) -> Tensor:
     return t.detach().float().mean()
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 class Trainer:
     """Trains any generator/discriminator pair with the course's alternating scheme.
 
@@ -81,7 +84,14 @@ class Trainer:
         joint_forward: score real and generated batches in one discriminator call (faster;
             only for discriminators without batch statistics such as BatchNorm, where two
             calls and one call compute the same).
-        seed: seed of the trainer's own random draws (gradient-penalty mixing weights).
+        augment: a differentiable augmentation ``(x, generator) -> x`` applied to every
+            input of the discriminator, real and generated alike (e.g. DiffAugment).
+        instance_noise: standard deviation of Gaussian noise added to every input of the
+            discriminator (the course's remedy; the training loop may anneal it).
+        precision: ``"fp32"``; ``"bf16"`` autocast (CPU and CUDA); ``"fp16"`` autocast with
+            a gradient scaler per network (CUDA only).
+        seed: seed of the trainer's own random draws (gradient-penalty mixing weights,
+            augmentation, instance noise).
     """
 
     def __init__(
@@ -100,6 +110,9 @@ class Trainer:
         r1_every: int = 1,
         ema: EMA | None = None,
         joint_forward: bool = False,
+        augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
+        instance_noise: float = 0.0,
+        precision: str = "fp32",
         on_nonfinite: str = "stop",
         seed: int = 0,
     ) -> None:
@@ -110,6 +123,12 @@ class Trainer:
                 f"n_critic, g_steps and r1_every must be at least 1, "
                 f"got {n_critic}, {g_steps} and {r1_every}"
             )
+        if precision not in PRECISIONS:
+            raise GanforgeError(
+                f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}"
+            )
+        if precision == "fp16" and noise.device.type != "cuda":
+            raise GanforgeError("fp16 precision needs a CUDA device; use bf16 on the CPU")
         self.generator = generator
         self.discriminator = discriminator
         self.noise = noise
@@ -124,6 +143,12 @@ class Trainer:
         self.num_d_updates = 0
         self.ema = ema
         self.joint_forward = joint_forward
+        self.augment = augment
+        self.instance_noise = instance_noise
+        self.precision = precision
+        scaled = precision == "fp16"
+        self.g_scaler = torch.amp.GradScaler("cuda", enabled=scaled)
+        self.d_scaler = torch.amp.GradScaler("cuda", enabled=scaled)
         self.on_nonfinite = on_nonfinite
         self.num_skipped = 0
         self.rng = torch.Generator(noise.device).manual_seed(seed)
@@ -158,13 +183,14 @@ class Trainer:
         """One generator iteration: the seed's six steps, with the discriminator frozen."""
         with frozen(self.discriminator):
             z = self.noise(batch_size)  # 1. sample random noise
-            fake = self.generator(z)  # 2. produce generator output
-            fake_logits = realness(self.discriminator(fake))  # 3. D's "real" classification
+            with self._autocast():
+                fake = self.generator(z)  # 2. produce generator output
+            fake_logits = self._critic(fake)  # 3. D's "real" classification
             g_loss = self.loss.g_loss(fake=fake_logits)  # 4. loss from that classification
             self.g_optimizer.zero_grad(set_to_none=True)
-            g_loss.backward()  # 5. backpropagate through D and G
-            if self._finite("generator", self.generator, g_loss=g_loss):
-                self.g_optimizer.step()  # 6. change only the generator's weights
+            self.g_scaler.scale(g_loss).backward()  # 5. backpropagate through D and G
+            if self._finite("generator", self.generator, self.g_scaler, g_loss=g_loss):
+                self._update(self.g_optimizer, self.g_scaler)  # 6. change only G's weights
         stats = torch.stack([g_loss.detach(), _mean(fake_logits), _mean(fake_logits < 0)])
         return dict(zip(("g_loss", "d_fake", "acc_fake"), stats.tolist(), strict=True))
 
@@ -174,8 +200,8 @@ class Trainer:
         The generator is fixed: its output is produced without a graph and its buffers are
         restored afterwards.
         """
-        with frozen(self.generator), torch.no_grad():
-            fake = self.generator(self.noise(real.shape[0]))
+        with frozen(self.generator), torch.no_grad(), self._autocast():
+            fake = self.generator(self.noise(real.shape[0])).to(real.dtype)
         use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
         if use_r1:
             real = real.detach().requires_grad_(True)
@@ -186,12 +212,14 @@ class Trainer:
             penalty = penalty + r1_penalty(real_logits, real, self.r1_gamma * self.r1_every)
         if self.loss.gp_weight > 0:
             penalty = penalty + gradient_penalty(
-                self.discriminator, real, fake, self.loss.gp_weight, generator=self.rng
+                self._critic, real, fake, self.loss.gp_weight, generator=self.rng
             )
         self.d_optimizer.zero_grad(set_to_none=True)
-        (d_loss + penalty).backward()
-        if self._finite("discriminator", self.discriminator, d_loss=d_loss, penalty=penalty):
-            self.d_optimizer.step()
+        self.d_scaler.scale(d_loss + penalty).backward()
+        if self._finite(
+            "discriminator", self.discriminator, self.d_scaler, d_loss=d_loss, penalty=penalty
+        ):
+            self._update(self.d_optimizer, self.d_scaler)
             if self.loss.clip_value is not None:
                 clip_weights(self.discriminator, self.loss.clip_value)
         self.num_d_updates += 1
@@ -208,14 +236,45 @@ class Trainer:
         keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake")
         return dict(zip(keys, stats.tolist(), strict=True))
 
-    def _finite(self, network: str, module: nn.Module, **losses: Tensor) -> bool:
+    def _autocast(self) -> AbstractContextManager:
+        """Mixed-precision autocast for forward passes, or nothing in fp32."""
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return nullcontext()
+        return torch.autocast(self.noise.device.type, dtype=dtype)
+
+    def _critic(self, x: Tensor) -> Tensor:
+        """The discriminator's fp32 realness logits of ``x`` as it sees it: augmented, then
+        with instance noise."""
+        if self.augment is not None:
+            x = self.augment(x, self.rng)
+        if self.instance_noise > 0:
+            noise = torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)
+            x = x + self.instance_noise * noise
+        with self._autocast():
+            return realness(self.discriminator(x)).float()
+
+    @staticmethod
+    def _update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
+        """One optimizer step; with fp16, through the scaler (which skips overflowed steps)."""
+        if scaler.is_enabled():
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+
+    def _finite(
+        self, network: str, module: nn.Module, scaler: torch.amp.GradScaler, **losses: Tensor
+    ) -> bool:
         """Whether the losses and ``module``'s gradients are finite (one check, one sync).
 
-        If not: raises :class:`NonFiniteError`, or with ``on_nonfinite="skip"`` clears the
-        gradients, counts the skip and returns False.
+        With fp16 the gradient scaler owns the gradients' check (an overflow there is routine
+        and only lowers the scale), so only the losses are checked. If not finite: raises
+        :class:`NonFiniteError`, or with ``on_nonfinite="skip"`` clears the gradients,
+        counts the skip and returns False.
         """
         grads = [p.grad for p in module.parameters() if p.grad is not None]
-        norms = torch._foreach_norm(grads) if grads else []
+        norms = torch._foreach_norm(grads) if grads and not scaler.is_enabled() else []
         values = torch.stack([t.detach().float().reshape(()) for t in (*losses.values(), *norms)])
         if bool(torch.isfinite(values).all()):
             return True
@@ -229,9 +288,9 @@ class Trainer:
     def _score(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """The discriminator's realness logits of a real and a generated batch."""
         if self.joint_forward:
-            both = realness(self.discriminator(torch.cat([real, fake])))
+            both = self._critic(torch.cat([real, fake]))
             return both[: len(both) // 2], both[len(both) // 2 :]
-        return realness(self.discriminator(real)), realness(self.discriminator(fake))
+        return self._critic(real), self._critic(fake)
 
     def step(self, real: Tensor | Sequence[Tensor]) -> dict[str, float]:
         """``n_critic`` discriminator updates and ``g_steps`` generator updates.
@@ -281,6 +340,9 @@ class Trainer:
             "noise": self.noise.state_dict(),
             "rng": self.rng.get_state(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "g_scaler": self.g_scaler.state_dict(),
+            "d_scaler": self.d_scaler.state_dict(),
+            "instance_noise": self.instance_noise,
             "num_steps": self.num_steps,
             "num_d_updates": self.num_d_updates,
         }
@@ -295,5 +357,8 @@ class Trainer:
         self.rng.set_state(state["rng"].cpu())
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
+        self.g_scaler.load_state_dict(state.get("g_scaler", {}))
+        self.d_scaler.load_state_dict(state.get("d_scaler", {}))
+        self.instance_noise = float(state.get("instance_noise", self.instance_noise))
         self.num_steps = int(state["num_steps"])
         self.num_d_updates = int(state["num_d_updates"])
