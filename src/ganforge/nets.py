@@ -1,7 +1,10 @@
-"""Networks for vectors: MLP generator and discriminator."""
+"""Networks: MLP generator and discriminator for vectors, DCGAN-style ones for images."""
 
 from __future__ import annotations
 
+import operator
+
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
@@ -96,4 +99,216 @@ class MLPDiscriminator(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-__all__ = ["MLPDiscriminator", "MLPGenerator", "activation", "mlp"]
+NORMS = ("batch", "none")
+MIN_SIDE, MAX_SIDE, MIN_BASE = 8, 1024, 4
+
+
+def conv_plan(height: int, width: int) -> tuple[int, int, int]:
+    """How a convolutional net reaches ``height x width``: ``(base_h, base_w, n_up)``.
+
+    ``n_up`` is the largest number of stride-2 steps (at least one) that divides both sides
+    exactly and leaves a base of at least 4 on its shorter side: 32 → ``(4, 4, 3)``,
+    28 → ``(7, 7, 2)``, 32x64 → ``(4, 8, 3)``.
+    """
+    sides = (height, width)
+    if (
+        any(isinstance(v, bool) or not isinstance(v, int) for v in sides)
+        or min(sides) < MIN_SIDE
+        or max(sides) > MAX_SIDE
+        or height % 2
+        or width % 2
+    ):
+        raise GanforgeError(
+            f"image size {height}x{width} does not suit the convolutional nets (even sides "
+            f"from {MIN_SIDE} to {MAX_SIDE} needed): use --resolution with a power of two "
+            "such as 32"
+        )
+    n_up = 1
+    while True:
+        step = 2 ** (n_up + 1)
+        if height % step or width % step or min(sides) // step < MIN_BASE:
+            break
+        n_up += 1
+    return height >> n_up, width >> n_up, n_up
+
+
+def _check_image_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """``shape`` as a validated ``(C, H, W)`` tuple of ints; sides are checked by conv_plan."""
+    try:
+        channels, height, width = (operator.index(v) for v in shape)
+    except (TypeError, ValueError):
+        raise GanforgeError(
+            f"image shape must be (channels, height, width), got {shape!r}: pass e.g. (3, 32, 32)"
+        ) from None
+    if channels < 1:
+        raise GanforgeError(f"images need at least one channel, got {channels}: pass e.g. 1 or 3")
+    return channels, height, width
+
+
+def _check_conv_sizes(width: int, depth: int, norm: str, **others: int) -> None:
+    """Rejects non-positive sizes and unknown norms, naming the offending argument."""
+    for name, value in {"width": width, "depth": depth, **others}.items():
+        if value < 1:
+            raise GanforgeError(f"{name} must be at least 1, got {value}: pass a positive size")
+    if norm not in NORMS:
+        raise GanforgeError(f"unknown norm {norm!r}; choose one of: {', '.join(NORMS)}")
+
+
+def _norm2d(norm: str, channels: int) -> nn.Module:
+    """Batch norm over ``channels``, or nothing."""
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
+
+
+@torch.no_grad()
+def _dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation: weights N(0, 0.02), batch-norm scales N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """Maps noise ``(N, latent_dim)`` to images ``(N, C, H, W)`` in ``[-1, 1]``.
+
+    The mirror of :class:`DCGANDiscriminator`: a linear projection to a small base grid
+    (see :func:`conv_plan`), then one stride-2 transposed convolution per doubling, halving
+    the channels down to ``width`` at half resolution, each followed by ``depth - 1`` 3x3
+    convolutions; a last transposed convolution from ``width`` channels to the picture's
+    ``C`` at full resolution and ``tanh`` finish. ``norm`` is ``"batch"`` or ``"none"``.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        shape: tuple[int, int, int],
+        width: int = 64,
+        depth: int = 1,
+        norm: str = "batch",
+    ) -> None:
+        super().__init__()
+        channels, height, side_w = _check_image_shape(shape)
+        _check_conv_sizes(width, depth, norm, latent_dim=latent_dim)
+        base_h, base_w, n_up = conv_plan(height, side_w)
+        self.latent_dim, self.shape = latent_dim, (channels, height, side_w)
+        base_ch = min(8 * width, width * 2 ** (n_up - 1))
+        self.base = (base_ch, base_h, base_w)
+        bias = norm == "none"  # a bias in front of batch norm would be cancelled by it
+        self.project = nn.Linear(latent_dim, base_ch * base_h * base_w, bias=bias)
+        layers: list[nn.Module] = [_norm2d(norm, base_ch), nn.ReLU()]
+        c_in = base_ch
+        for i in range(n_up):
+            if i > 0:
+                c_out = min(8 * width, width * 2 ** (n_up - 1 - i))
+                layers += [
+                    nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=bias),
+                    _norm2d(norm, c_out),
+                    nn.ReLU(),
+                ]
+                c_in = c_out
+            for _ in range(depth - 1):
+                layers += [
+                    nn.Conv2d(c_in, c_in, 3, padding=1, bias=bias),
+                    _norm2d(norm, c_in),
+                    nn.ReLU(),
+                ]
+        layers += [nn.ConvTranspose2d(c_in, channels, 4, stride=2, padding=1), nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+        _dcgan_init(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        """``(N, latent_dim)`` or ``(N, latent_dim, 1, 1)`` → ``(N, C, H, W)``."""
+        z = z.flatten(1)
+        if z.shape[1] != self.latent_dim:
+            raise GanforgeError(
+                f"generator expects noise of size {self.latent_dim}, got {z.shape[1]}: "
+                "make --latent-dim match the generator"
+            )
+        return self.body(self.project(z).view(z.shape[0], *self.base))
+
+
+class DCGANDiscriminator(nn.Module):
+    """Maps images ``(N, C, H, W)`` to one realness logit per sample ``(N,)``.
+
+    A stride-2 4x4 convolution from ``C`` to ``width`` channels without norm, then more
+    stride-2 convolutions doubling the channels (at most ``8 * width``) with ``norm`` until
+    the base grid of :func:`conv_plan`; each downsampling is followed by ``depth - 1`` 3x3
+    convolutions. A linear layer on the flattened features gives the logit.
+    ``spectral_norm`` wraps every convolution and linear layer in spectral normalisation.
+    ``pack`` > 1 makes it a PacGAN discriminator: ``pack`` consecutive samples are stacked
+    along the channels and judged together, giving ``(N / pack,)`` logits.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int, int],
+        width: int = 64,
+        depth: int = 1,
+        norm: str = "none",
+        spectral_norm: bool = False,
+        pack: int = 1,
+    ) -> None:
+        super().__init__()
+        channels, height, side_w = _check_image_shape(shape)
+        _check_conv_sizes(width, depth, norm, pack=pack)
+        base_h, base_w, n_down = conv_plan(height, side_w)
+        self.shape, self.pack = (channels, height, side_w), pack
+        bias = norm == "none"
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels * pack, width, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+        ]
+        c_in = width
+        for i in range(n_down):
+            c_out = min(8 * width, width * 2**i)
+            if i > 0:
+                layers += [
+                    nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=bias),
+                    _norm2d(norm, c_out),
+                    nn.LeakyReLU(0.2),
+                ]
+            for _ in range(depth - 1):
+                layers += [
+                    nn.Conv2d(c_out, c_out, 3, padding=1, bias=bias),
+                    _norm2d(norm, c_out),
+                    nn.LeakyReLU(0.2),
+                ]
+            c_in = c_out
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in * base_h * base_w, 1)
+        _dcgan_init(self)
+        if spectral_norm:
+            for m in list(self.modules()):
+                if isinstance(m, nn.Conv2d | nn.Linear):
+                    _spectral_norm(m)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, C, H, W)`` → ``(N / pack,)`` logits."""
+        if tuple(x.shape[1:]) != self.shape:
+            raise GanforgeError(
+                f"discriminator expects images of shape {self.shape}, got "
+                f"{tuple(x.shape[1:])}: make the data match --resolution and the channels"
+            )
+        if x.shape[0] % self.pack:
+            raise GanforgeError(
+                f"batch of {x.shape[0]} cannot be packed in groups of {self.pack}: "
+                "choose a batch size divisible by pack"
+            )
+        channels, height, width = self.shape
+        x = x.reshape(x.shape[0] // self.pack, self.pack * channels, height, width)
+        return self.head(self.body(x).flatten(1)).squeeze(-1)
+
+
+__all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
+    "MLPDiscriminator",
+    "MLPGenerator",
+    "activation",
+    "conv_plan",
+    "mlp",
+]
