@@ -1,5 +1,24 @@
 """Metrics of generated samples."""
 
+from ganforge.metrics.distances import (
+    RunningStats,
+    frechet_distance,
+    frechet_from_stats,
+    gaussian_stats,
+    kid,
+    prdc,
+)
 from ganforge.metrics.modes import mode_stats
+from ganforge.metrics.scores import classifier_score, label_stats
 
-__all__ = ["mode_stats"]
+__all__ = [
+    "RunningStats",
+    "classifier_score",
+    "frechet_distance",
+    "frechet_from_stats",
+    "gaussian_stats",
+    "kid",
+    "label_stats",
+    "mode_stats",
+    "prdc",
+]
