@@ -106,3 +106,17 @@ def test_realness_rejects_several_outputs():
 
 def test_module_exports():
     assert set(losses.__all__) >= {"LOSSES", "get_loss", "d_loss", "g_loss"}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_builtin_discriminator_losses_are_separable(name):
+    """d_loss(r, f) = d_loss(r, 0) + d_loss(0, f) - d_loss(0, 0): the trainer relies on it
+    to backpropagate the real and generated halves one after the other."""
+    loss = LOSSES[name]
+    assert loss.separable
+    g = torch.Generator().manual_seed(0)
+    r, f = torch.randn(64, generator=g) * 3, torch.randn(64, generator=g) * 3
+    z = torch.zeros(64)
+    whole = loss.d_loss(real=r, fake=f)
+    parts = loss.d_loss(real=r, fake=z) + loss.d_loss(real=z, fake=f) - loss.d_loss(real=z, fake=z)
+    torch.testing.assert_close(whole, parts)

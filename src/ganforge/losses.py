@@ -66,6 +66,9 @@ class Loss:
         g_loss: ``g_loss(fake=)`` on logits.
         clip_value: weight clipping bound for the critic after each D update (WGAN), or None.
         gp_weight: weight of the gradient penalty added to the D loss (WGAN-GP), or 0.
+        separable: ``d_loss`` is a term of the real logits plus a term of the fake logits,
+            so the trainer may backpropagate the two halves one after the other (one
+            discriminator graph in memory at a time).
     """
 
     name: str
@@ -73,17 +76,18 @@ class Loss:
     g_loss: Callable[..., Tensor]
     clip_value: float | None = None
     gp_weight: float = 0.0
+    separable: bool = False
 
 
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
-        Loss("minimax", _bce_d_loss, _minimax_g_loss),
-        Loss("nonsaturating", _bce_d_loss, _nonsaturating_g_loss),
-        Loss("wasserstein", _wasserstein_d_loss, _critic_g_loss, clip_value=0.01),
-        Loss("wgan-gp", _wasserstein_d_loss, _critic_g_loss, gp_weight=10.0),
-        Loss("hinge", _hinge_d_loss, _critic_g_loss),
-        Loss("least-squares", _least_squares_d_loss, _least_squares_g_loss),
+        Loss("minimax", _bce_d_loss, _minimax_g_loss, separable=True),
+        Loss("nonsaturating", _bce_d_loss, _nonsaturating_g_loss, separable=True),
+        Loss("wasserstein", _wasserstein_d_loss, _critic_g_loss, clip_value=0.01, separable=True),
+        Loss("wgan-gp", _wasserstein_d_loss, _critic_g_loss, gp_weight=10.0, separable=True),
+        Loss("hinge", _hinge_d_loss, _critic_g_loss, separable=True),
+        Loss("least-squares", _least_squares_d_loss, _least_squares_g_loss, separable=True),
     )
 }
 

@@ -58,6 +58,19 @@ def _mean(t: Tensor) -> Tensor:
     return t.detach().float().mean()
 
 
+def _match_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Gives each per-parameter state tensor its parameter's memory layout (strides).
+
+    Checkpoints store tensors contiguous; a channels-last parameter's moments must be
+    channels-last again, or a fused update would pair elements in different orders.
+    """
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
+
+
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -84,6 +97,9 @@ class Trainer:
         joint_forward: score real and generated batches in one discriminator call (faster;
             only for discriminators without batch statistics such as BatchNorm, where two
             calls and one call compute the same).
+        reuse_fake: with ``n_critic = g_steps = 1``, let the generator update reuse the
+            batch that the discriminator update judged (one generator forward per step, as
+            in the DCGAN example) instead of drawing a fresh one.
         augment: a differentiable augmentation ``(x, generator) -> x`` applied to every
             input of the discriminator, real and generated alike (e.g. DiffAugment).
         instance_noise: standard deviation of Gaussian noise added to every input of the
@@ -110,6 +126,7 @@ class Trainer:
         r1_every: int = 1,
         ema: EMA | None = None,
         joint_forward: bool = False,
+        reuse_fake: bool = False,
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         instance_noise: float = 0.0,
         precision: str = "fp32",
@@ -143,6 +160,7 @@ class Trainer:
         self.num_d_updates = 0
         self.ema = ema
         self.joint_forward = joint_forward
+        self.reuse_fake = reuse_fake
         self.augment = augment
         self.instance_noise = instance_noise
         self.precision = precision
@@ -179,12 +197,17 @@ class Trainer:
         finally:
             self.noise.load_state_dict(noise_state)
 
-    def generator_step(self, batch_size: int) -> dict[str, float]:
-        """One generator iteration: the seed's six steps, with the discriminator frozen."""
+    def generator_step(self, batch_size: int, fake: Tensor | None = None) -> dict[str, float]:
+        """One generator iteration: the seed's six steps, with the discriminator frozen.
+
+        ``fake``, when given, is generator output made (with its graph) from fresh noise
+        by the caller: steps 1 and 2 already done.
+        """
         with frozen(self.discriminator):
-            z = self.noise(batch_size)  # 1. sample random noise
-            with self._autocast():
-                fake = self.generator(z)  # 2. produce generator output
+            if fake is None:
+                z = self.noise(batch_size)  # 1. sample random noise
+                with self._autocast():
+                    fake = self.generator(z)  # 2. produce generator output
             fake_logits = self._critic(fake)  # 3. D's "real" classification
             g_loss = self.loss.g_loss(fake=fake_logits)  # 4. loss from that classification
             self.g_optimizer.zero_grad(set_to_none=True)
@@ -194,28 +217,40 @@ class Trainer:
         stats = torch.stack([g_loss.detach(), _mean(fake_logits), _mean(fake_logits < 0)])
         return dict(zip(("g_loss", "d_fake", "acc_fake"), stats.tolist(), strict=True))
 
-    def discriminator_step(self, real: Tensor) -> dict[str, float]:
+    def discriminator_step(self, real: Tensor, fake: Tensor | None = None) -> dict[str, float]:
         """One discriminator iteration: real data are positives, generated data negatives.
 
         The generator is fixed: its output is produced without a graph and its buffers are
-        restored afterwards.
+        restored afterwards. ``fake``, when given, is a generated batch to judge instead; it
+        is detached, so nothing flows into the generator.
         """
-        with frozen(self.generator), torch.no_grad(), self._autocast():
-            fake = self.generator(self.noise(real.shape[0])).to(real.dtype)
+        if fake is None:
+            with frozen(self.generator), torch.no_grad(), self._autocast():
+                fake = self.generator(self.noise(real.shape[0]))
+        fake = fake.detach().to(real.dtype)
         use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
         if use_r1:
             real = real.detach().requires_grad_(True)
-        real_logits, fake_logits = self._score(real, fake)
-        d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
-        penalty = torch.zeros((), device=d_loss.device)
-        if use_r1:
-            penalty = penalty + r1_penalty(real_logits, real, self.r1_gamma * self.r1_every)
-        if self.loss.gp_weight > 0:
-            penalty = penalty + gradient_penalty(
-                self._critic, real, fake, self.loss.gp_weight, generator=self.rng
-            )
         self.d_optimizer.zero_grad(set_to_none=True)
-        self.d_scaler.scale(d_loss + penalty).backward()
+        if self.joint_forward or not self.loss.separable:
+            real_logits, fake_logits = self._score(real, fake)
+            d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
+            penalty = self._r1(real, real_logits, use_r1) + self._gp(real, fake)
+            self.d_scaler.scale(d_loss + penalty).backward()
+        else:
+            # The loss is a sum of a real and a generated half: backpropagating the real half
+            # first frees its graph before the generated batch is judged, so one graph of
+            # the discriminator is alive at a time. Each half's gradient is exact.
+            real_logits = self._critic(real)
+            zeros = torch.zeros_like(real_logits)
+            r1 = self._r1(real, real_logits, use_r1)
+            self.d_scaler.scale(self.loss.d_loss(real=real_logits, fake=zeros) + r1).backward()
+            fake_logits = self._critic(fake)
+            gp = self._gp(real, fake)
+            self.d_scaler.scale(self.loss.d_loss(real=zeros, fake=fake_logits) + gp).backward()
+            real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+            d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
+            penalty = r1.detach() + gp.detach()
         if self._finite(
             "discriminator", self.discriminator, self.d_scaler, d_loss=d_loss, penalty=penalty
         ):
@@ -235,6 +270,18 @@ class Trainer:
         )
         keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake")
         return dict(zip(keys, stats.tolist(), strict=True))
+
+    def _r1(self, real: Tensor, real_logits: Tensor, use: bool) -> Tensor:
+        """The (lazy) R1 penalty of this update, or 0."""
+        if not use:
+            return torch.zeros((), device=real_logits.device)
+        return r1_penalty(real_logits, real, self.r1_gamma * self.r1_every)
+
+    def _gp(self, real: Tensor, fake: Tensor) -> Tensor:
+        """The loss's gradient penalty, or 0."""
+        if self.loss.gp_weight == 0:
+            return torch.zeros((), device=real.device)
+        return gradient_penalty(self._critic, real, fake, self.loss.gp_weight, generator=self.rng)
 
     def _autocast(self) -> AbstractContextManager:
         """Mixed-precision autocast for forward passes, or nothing in fp32."""
@@ -309,6 +356,16 @@ class Trainer:
         d_stats: list[dict[str, float]] = []
         g_stats: dict[str, float] = {}
 
+        if self.reuse_fake and self.n_critic == self.g_steps == 1 and self.d_first:
+            with self._autocast():
+                fake = self.generator(self.noise(batch_size))  # steps 1 and 2, once
+            stats = self.discriminator_step(batches[0], fake=fake)
+            stats["g_loss"] = self.generator_step(batch_size, fake=fake)["g_loss"]
+            if self.ema is not None:
+                self.ema.update(self.generator)
+            self.num_steps += 1
+            return stats
+
         def d_phase() -> None:
             d_stats.extend(self.discriminator_step(b) for b in batches)
 
@@ -351,8 +408,12 @@ class Trainer:
         """Restores what :meth:`state_dict` returned."""
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
-        self.g_optimizer.load_state_dict(state["g_optimizer"])
-        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        for optimizer, key in (
+            (self.g_optimizer, "g_optimizer"),
+            (self.d_optimizer, "d_optimizer"),
+        ):
+            optimizer.load_state_dict(state[key])
+            _match_layout(optimizer)
         self.noise.load_state_dict(state["noise"])
         self.rng.set_state(state["rng"].cpu())
         if self.ema is not None:
