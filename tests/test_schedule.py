@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from ganforge.schedule import lr_factor, set_lr
+from ganforge.schedule import linear_decay, lr_factor, set_lr
 
 
 def test_constant():
@@ -33,3 +33,11 @@ def test_set_lr():
     opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
     set_lr(opt, 0.25)
     assert opt.param_groups[0]["lr"] == 0.25
+
+
+def test_linear_decay_reaches_zero_at_the_given_fraction():
+    assert linear_decay(1, 100, 0.5) == 1.0
+    assert linear_decay(26, 100, 0.5) == pytest.approx(0.5)
+    assert linear_decay(51, 100, 0.5) == 0.0
+    assert linear_decay(100, 100, 0.5) == 0.0
+    assert linear_decay(101, 100, 1.0) == 0.0

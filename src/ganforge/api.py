@@ -1,4 +1,5 @@
-"""The GAN facade: ``GAN(...).fit()``, ``sample``, ``save`` and ``load``."""
+"""The GAN facade: ``GAN(...).fit()``, ``sample``, ``save`` and ``load``, for points and
+pictures alike."""
 
 from __future__ import annotations
 
@@ -11,19 +12,21 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ganforge import __version__
+from ganforge.augment import DiffAugment
 from ganforge.config import TrainConfig, make_config
-from ganforge.data import load_data
+from ganforge.data import Source, data_kind, load_data
+from ganforge.data.images import to_uint8
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError
 from ganforge.loop import SHOWN, Meter, TrainingInterrupted, sigint_flag
 from ganforge.losses import realness
 from ganforge.metrics import mode_stats
-from ganforge.nets import MLPDiscriminator, MLPGenerator
+from ganforge.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganforge.noise import Noise
-from ganforge.plots import loss_plot, scatter_plot
+from ganforge.plots import image_grid, loss_plot, save_picture, scatter_plot
 from ganforge.rejection import rejection_sample
 from ganforge.run import RunDir
-from ganforge.schedule import lr_factor, set_lr
+from ganforge.schedule import linear_decay, lr_factor, set_lr
 from ganforge.trainer import Trainer, evaluating
 
 # Settings that may differ between a run and its resumption.
@@ -39,8 +42,10 @@ RUN_CONTROL = {
     "drs",
     "drs_quantile",
     "on_nonfinite",
+    "compile",
 }
 N_EVAL = 2500  # samples for mode statistics (PacGAN protocol)
+N_GRID = 64  # pictures in a sample grid
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,17 +62,42 @@ def _seeds(seed: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(4)]
 
 
-def build_trainer(cfg: TrainConfig, dim: int, device: torch.device) -> Trainer:
-    """Networks, noise, optimizers, EMA and trainer for a configuration."""
+def _networks(
+    cfg: TrainConfig, shape: tuple[int, ...]
+) -> tuple[torch.nn.Module, torch.nn.Module, bool]:
+    """The generator and discriminator for data of ``shape``, and whether D is convolutional."""
+    conv = cfg.net == "dcgan" or (cfg.net == "auto" and len(shape) == 3)
+    if conv:
+        if len(shape) != 3:
+            raise GanforgeError(f"--net dcgan needs pictures, but the data have shape {shape}")
+        generator = DCGANGenerator(cfg.latent_dim, shape, cfg.g_width, cfg.g_depth)
+        discriminator = DCGANDiscriminator(
+            shape, cfg.d_width, cfg.d_depth, cfg.d_norm, cfg.spectral_norm, cfg.pack
+        )
+        return generator, discriminator, True
+    dim = int(np.prod(shape))
+    generator = MLPGenerator(cfg.latent_dim, dim, cfg.g_width, cfg.g_depth, cfg.g_act)
+    discriminator = MLPDiscriminator(
+        dim, cfg.d_width, cfg.d_depth, cfg.d_act, cfg.spectral_norm, cfg.pack
+    )
+    if len(shape) > 1:  # an MLP on pictures: flat vectors in, pictures out
+        generator = torch.nn.Sequential(generator, torch.nn.Unflatten(1, shape))
+    return generator, discriminator, False
+
+
+def build_trainer(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device) -> Trainer:
+    """Networks, noise, optimizers, EMA and trainer for data of ``shape`` (one sample)."""
     net_seed, noise_seed, _, trainer_seed = _seeds(cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(net_seed)  # weight initialisation
-        generator = MLPGenerator(cfg.latent_dim, dim, cfg.g_width, cfg.g_depth, cfg.g_act)
-        discriminator = MLPDiscriminator(
-            dim, cfg.d_width, cfg.d_depth, cfg.d_act, cfg.spectral_norm, cfg.pack
-        )
-    generator.to(device)
-    discriminator.to(device)
+        generator, discriminator, conv = _networks(cfg, tuple(shape))
+    layout = torch.channels_last if conv and cfg.channels_last else torch.contiguous_format
+    generator.to(device, memory_format=layout)
+    discriminator.to(device, memory_format=layout)
+    ema = EMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    if cfg.compile:
+        generator.compile()
+        discriminator.compile()
 
     def adam(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
         # fused: one kernel for all parameters (the same update, less per-tensor overhead)
@@ -84,18 +114,26 @@ def build_trainer(cfg: TrainConfig, dim: int, device: torch.device) -> Trainer:
         n_critic=cfg.n_critic,
         r1_gamma=cfg.r1_gamma,
         r1_every=cfg.r1_every,
-        ema=EMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None,
-        joint_forward=True,  # the MLP discriminator has no batch statistics
+        ema=ema,
+        # the MLP discriminator has no batch statistics and is faster judging real and
+        # generated batches in one call; a convolutional one (perhaps with BatchNorm) judges
+        # them apart, keeping one graph in memory at a time
+        joint_forward=not conv,
+        reuse_fake=cfg.reuse_fake,
+        augment=DiffAugment(cfg.augment) if cfg.augment else None,
+        instance_noise=cfg.instance_noise,
+        precision=cfg.precision,
         on_nonfinite=cfg.on_nonfinite,
         seed=trainer_seed,
     )
 
 
 class GAN:
-    """A GAN for vector data with the estimator face: ``fit``, then ``sample``.
+    """A GAN with the estimator face: ``fit``, then ``sample``.
 
     Args:
-        data: a built-in data set name, a file path, or an ``(N, d)`` array.
+        data: a built-in data set name, a file or folder path, an ``(N, d)`` array of
+            points, or a uint8 ``(N, H, W, C)`` array of pictures.
         **options: any field of :class:`ganforge.config.TrainConfig` (``steps``,
             ``loss``, ``seed``, ...); unset ones come from the data set's preset.
     """
@@ -104,13 +142,18 @@ class GAN:
         self.data = data
         self.options = options
 
-    def get_config(self) -> TrainConfig:
-        """The resolved configuration: defaults, preset, then the given options."""
+    def get_config(self, X: Any = None) -> TrainConfig:
+        """The resolved configuration: defaults, presets, then the given options.
+
+        ``X`` is the data given to :meth:`fit`, when it was given there.
+        """
         options = dict(self.options)
-        if isinstance(self.data, (str, Path)):
-            options["data"] = str(self.data)
-        elif self.data is not None:
-            options.setdefault("data", "array")
+        data = X if X is not None else self.data
+        if isinstance(data, (str, Path)):
+            options["data"] = str(data)
+        elif data is not None:
+            options["data"] = "array"
+            return make_config(kind=data_kind(data), **options)
         return make_config(**options)
 
     def fit(
@@ -123,16 +166,25 @@ class GAN:
         progress: bool = False,
     ) -> GAN:
         """Trains; with ``out``, writes a run directory as it goes. Returns ``self``."""
-        cfg = self.get_config()
+        cfg = self.get_config(X)
         data = X if X is not None else (self.data if self.data is not None else cfg.data)
-        source = load_data(data, seed=_seeds(cfg.seed)[2])
+        source = load_data(
+            data,
+            seed=_seeds(cfg.seed)[2],
+            resolution=cfg.resolution,
+            channels=cfg.channels,
+            hflip=cfg.hflip,
+            skip_bad_files=cfg.skip_bad_files,
+        )
         source.check_batch_size(cfg.batch_size)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         device = resolve_device(cfg.device)
-        trainer = build_trainer(cfg, source.dim, device)
+        trainer = build_trainer(cfg, source.shape, device)
         self.config_, self.trainer_, self.source_ = cfg, trainer, source
-        self.shift_, self.scale_ = source.shift, source.scale
+        self.data_info_ = self._data_info(source)
+        self.shift_ = getattr(source, "shift", None)
+        self.scale_ = getattr(source, "scale", None)
         self._dry_run()
         run = RunDir(out) if out is not None else None
         start = 0
@@ -146,8 +198,15 @@ class GAN:
     def _dry_run(self) -> None:
         """Both networks once on a batch of the data's shape, before anything is written."""
         self.trainer_.check(
-            torch.zeros(2 * self.config_.pack, self.source_.dim, device=self.trainer_.noise.device)
+            self._to_device(torch.zeros(2 * self.config_.pack, *self.source_.shape))
         )
+
+    def _to_device(self, x: Tensor) -> Tensor:
+        """A batch moved where the networks are, in their memory layout."""
+        cfg = self.config_
+        if x.dim() == 4 and cfg.channels_last:
+            return x.to(self.trainer_.noise.device, memory_format=torch.channels_last)
+        return x.to(self.trainer_.noise.device)
 
     def _resume(self, run: RunDir) -> int:
         latest = run.latest()
@@ -172,34 +231,44 @@ class GAN:
         run.truncate_metrics(step)
         return step
 
-    def _info(self) -> dict[str, Any]:
-        mixture = self.source_.mixture
+    @staticmethod
+    def _data_info(source: Source) -> dict[str, Any]:
+        """What a run records of its data: name, kind, sample shape, mixture, classes."""
+        mixture = source.mixture
         return {
-            "config": self.config_.to_dict(),
-            "data": {
-                "name": self.source_.name,
-                "dim": self.source_.dim,
-                "mixture": None
-                if mixture is None
-                else {"means": mixture.means.tolist(), "std": mixture.std},
-            },
-            "version": __version__,
+            "name": source.name,
+            "kind": "pictures" if len(source.shape) == 3 else "points",
+            "shape": list(source.shape),
+            "dim": int(np.prod(source.shape)),
+            "mixture": None
+            if mixture is None
+            else {"means": mixture.means.tolist(), "std": mixture.std},
+            "classes": getattr(source, "classes", None),
         }
+
+    @property
+    def is_pictures(self) -> bool:
+        """Whether this GAN makes pictures (else points or table rows)."""
+        return self.data_info_["kind"] == "pictures"
+
+    def _info(self) -> dict[str, Any]:
+        return {"config": self.config_.to_dict(), "data": self.data_info_, "version": __version__}
 
     def _state(self) -> dict[str, Any]:
         return {
             "trainer": self.trainer_.state_dict(),
             "data": self.source_.state_dict(),
-            "shift": self.shift_,
-            "scale": self.scale_,
+            **({"shift": self.shift_, "scale": self.scale_} if self.shift_ is not None else {}),
             "config": self.config_.to_dict(),
             "version": __version__,
         }
 
     def _train(self, start: int, run: RunDir | None, progress: bool) -> None:
         cfg, trainer, source = self.config_, self.trainer_, self.source_
-        device = trainer.noise.device
-        reference = source.reference(1000, seed=cfg.seed) if run is not None else None
+        pictures = self.is_pictures
+        reference = (
+            source.reference(1000, seed=cfg.seed) if run is not None and not pictures else None
+        )
         meter = Meter()
         bar = tqdm(
             total=cfg.steps,
@@ -214,7 +283,12 @@ class GAN:
                 factor = lr_factor(step, cfg.steps, cfg.lr_schedule, cfg.lr_decay_start)
                 set_lr(trainer.g_optimizer, cfg.lr_g * factor)
                 set_lr(trainer.d_optimizer, cfg.lr_d * factor)
-                batches = [source.batch(cfg.batch_size).to(device) for _ in range(cfg.n_critic)]
+                if cfg.instance_noise:
+                    anneal = linear_decay(step, cfg.steps, cfg.instance_noise_anneal)
+                    trainer.instance_noise = cfg.instance_noise * anneal
+                batches = [
+                    self._to_device(source.batch(cfg.batch_size)) for _ in range(cfg.n_critic)
+                ]
                 meter.add(trainer.step(batches))
                 bar.update(1)
                 record = meter.flush() if step % cfg.log_every == 0 or step == cfg.steps else {}
@@ -231,27 +305,30 @@ class GAN:
                 if record:
                     run.append_metrics({"step": step, **record})
                 if cfg.sample_every and step % cfg.sample_every == 0:
-                    scatter_plot(
-                        run.samples / f"step_{step:06d}.png",
-                        reference,
-                        self.sample(1000),
-                        f"{source.name}, step {step}",
-                    )
+                    self._picture(run.samples / f"step_{step:06d}.png", reference, f"step {step}")
                 if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps or stop:
                     path = run.save(step, self._state(), cfg.ckpt_keep)
                     if stop:
                         raise TrainingInterrupted(step, path)
         if run is not None:
-            scatter_plot(
-                run.samples / "final.png",
-                reference,
-                self.sample(1000),
-                f"{source.name}, final (step {cfg.steps})",
-            )
+            self._picture(run.samples / "final.png", reference, f"final (step {cfg.steps})")
+            if pictures:
+                save_picture(run.samples / "interpolation.png", image_grid(*self._strip()))
             loss_plot(run.path / "losses.png", run.read_metrics())
 
+    def _picture(self, path: Path, reference: np.ndarray | None, title: str) -> None:
+        """A grid of pictures from fixed noise, or a scatter plot of points over real ones."""
+        if self.is_pictures:
+            save_picture(path, image_grid(self.sample(N_GRID)))
+        else:
+            scatter_plot(path, reference, self.sample(1000), f"{self.source_.name}, {title}")
+
+    def _strip(self, rows: int = 8, steps: int = 10) -> tuple[np.ndarray, int]:
+        return self.interpolate(rows, steps), steps
+
     def sample(self, n: int, seed: int | None = None, drs: bool | None = None) -> np.ndarray:
-        """``n`` generated points, float32 ``(n, d)`` in data units.
+        """``n`` generated samples: float32 ``(n, d)`` points in data units, or uint8
+        ``(n, H, W, C)`` pictures.
 
         Samples come from the EMA generator when there is one, in eval mode. The same
         ``seed`` gives the same samples; ``None`` uses the run's seed. ``drs`` turns
@@ -279,9 +356,34 @@ class GAN:
                     quantile=cfg.drs_quantile,
                 )
             else:
-                x = torch.cat([generator(noise(min(65536, n - i))) for i in range(0, n, 65536)])
-        x = x.cpu() * self.scale_ + self.shift_
-        return x.numpy().astype(np.float32)
+                chunk = 65536 if not self.is_pictures else 1024
+                x = torch.cat([generator(noise(min(chunk, n - i))) for i in range(0, n, chunk)])
+        return self._decode(x)
+
+    def _decode(self, x: Tensor) -> np.ndarray:
+        """Network output → the edge format: uint8 pictures or float32 points in data units."""
+        if self.is_pictures:
+            return to_uint8(x.float().cpu())
+        return (x.float().cpu() * self.scale_ + self.shift_).numpy().astype(np.float32)
+
+    def interpolate(self, rows: int = 8, steps: int = 10, seed: int | None = None) -> np.ndarray:
+        """A latent walk: ``rows`` pairs of random inputs, each joined in ``steps`` samples
+        along the great circle (spherical interpolation), row after row."""
+        if not hasattr(self, "trainer_"):
+            raise GanforgeError("this GAN is not fitted; call fit() or GAN.load() first")
+        cfg = self.config_
+        seed = cfg.seed if seed is None else seed
+        noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=self.trainer_.noise.device)
+        a, b = noise(rows), noise(rows)
+        t = torch.linspace(0, 1, steps, device=a.device).view(1, steps, 1)
+        cos = torch.nn.functional.cosine_similarity(a, b).clamp(-1 + 1e-6, 1 - 1e-6)
+        omega = torch.acos(cos).view(rows, 1, 1)
+        z = (torch.sin((1 - t) * omega) * a[:, None] + torch.sin(t * omega) * b[:, None]) / (
+            torch.sin(omega)
+        )
+        generator = self.trainer_.sampling_generator
+        with evaluating(generator), torch.no_grad():
+            return self._decode(generator(z.reshape(rows * steps, -1)))
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Writes the model as a run directory that :meth:`load` and the CLI read."""
@@ -306,8 +408,12 @@ class GAN:
         _, state = latest
         gan = cls(**state["config"])
         gan.config_ = make_config(**state["config"])
-        gan.trainer_ = build_trainer(gan.config_, int(info["data"]["dim"]), resolve_device(device))
+        data = info["data"]
+        data.setdefault("shape", [data["dim"]])
+        data.setdefault("kind", "points")
+        shape = tuple(data["shape"])
+        gan.trainer_ = build_trainer(gan.config_, shape, resolve_device(device))
         gan.trainer_.load_state_dict(state["trainer"])
-        gan.shift_, gan.scale_ = state["shift"], state["scale"]
-        gan.data_info_ = info["data"]
+        gan.shift_, gan.scale_ = state.get("shift"), state.get("scale")
+        gan.data_info_ = data
         return gan

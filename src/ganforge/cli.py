@@ -72,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train",
         help="train a GAN and write a run directory",
-        description="Train a GAN. Built-in data sets: " + ", ".join(PRESETS) + "; or a path "
-        "to a .npy/.npz/.csv point set of shape (N, d). Options not given come from the "
-        "data set's preset, then the defaults shown.",
+        description="Train a GAN. Built-in data sets: " + ", ".join(PRESETS) + " (default: "
+        f"{TrainConfig.data}); or a path: a folder of images, MNIST-format IDX files, "
+        ".npy/.npz arrays (uint8 (N, H, W, C) pictures or (N, d) points) or a .csv point set. "
+        "Options not given come from the data set's preset, then the defaults shown.",
     )
     _add_config_flags(train)
     train.add_argument(
@@ -138,7 +139,13 @@ def _train(args: argparse.Namespace) -> None:
         found = list_checkpoints(Path(out) / "checkpoints")
         kept = f"; the last good checkpoint is {found[-1][1]}" if found else ""
         raise TrainingFailed(f"{e}{kept}") from None
-    print(f"run written to {out}/ (samples/final.png, losses.png, metrics.jsonl, checkpoints/)")
+    skipped = getattr(gan.source_, "skipped", [])
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable image file(s), e.g. {skipped[0]}")
+    pictures = (
+        "samples/final.png, samples/interpolation.png" if gan.is_pictures else ("samples/final.png")
+    )
+    print(f"run written to {out}/ ({pictures}, losses.png, metrics.jsonl, checkpoints/)")
     last = [r for r in RunDir(out).read_metrics() if "modes" in r]
     if last:
         r = last[-1]
@@ -146,10 +153,13 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def write_samples(x: np.ndarray, path: Path, overwrite: bool = False) -> None:
-    """Writes ``(N, d)`` points as ``.npy``, ``.npz``, ``.csv`` or a ``.png`` scatter plot."""
+    """Writes samples: ``(N, d)`` points as ``.npy``, ``.npz``, ``.csv`` or a ``.png``
+    scatter plot; uint8 ``(N, H, W, C)`` pictures as ``.npy``, ``.npz`` or a ``.png`` grid."""
     suffix = path.suffix.lower()
-    if suffix not in (".npy", ".npz", ".csv", ".png"):
-        raise GanforgeError(f"cannot write {path}: choose a .npy, .npz, .csv or .png file")
+    pictures = x.ndim == 4
+    allowed = (".npy", ".npz", ".png") if pictures else (".npy", ".npz", ".csv", ".png")
+    if suffix not in allowed:
+        raise GanforgeError(f"cannot write {path}: choose a {', '.join(allowed)} file")
     if path.exists() and not overwrite:
         raise GanforgeError(f"{path} already exists; pass --overwrite or choose another -o")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,6 +170,10 @@ def write_samples(x: np.ndarray, path: Path, overwrite: bool = False) -> None:
     elif suffix == ".csv":
         header = ",".join(f"x{i}" for i in range(x.shape[1]))
         np.savetxt(path, x, delimiter=",", header=header, comments="", fmt="%.9g")
+    elif pictures:
+        from ganforge.plots import image_grid, save_picture
+
+        save_picture(path, image_grid(x))
     else:
         from ganforge.plots import scatter_plot
 

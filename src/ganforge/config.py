@@ -20,7 +20,12 @@ def _opt(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any
 class TrainConfig:
     """Everything that defines a training run; a run's ``config.json`` holds one of these."""
 
-    data: str = _opt("ring", "built-in data set name or path to a .npy/.npz/.csv point set")
+    data: str = _opt(
+        "mnist",
+        "built-in data set (ring, grid, digits, mnist) or a path: a folder of images, "
+        "MNIST-format IDX files, .npy/.npz arrays (uint8 (N, H, W, C) pictures or (N, d) "
+        "points), or a .csv point set",
+    )
     steps: int = _opt(6000, "number of steps (generator updates)")
     batch_size: int = _opt(256, "samples per batch, real and generated alike")
     loss: str = _opt(
@@ -30,12 +35,24 @@ class TrainConfig:
     )
     latent_dim: int = _opt(8, "dimension of the random input")
     noise: str = _opt("normal", "distribution of the random input", ("normal", "uniform"))
-    g_width: int = _opt(128, "hidden units per generator layer")
-    g_depth: int = _opt(3, "hidden layers of the generator")
-    g_act: str = _opt("relu", "generator activation")
-    d_width: int = _opt(128, "hidden units per discriminator layer")
-    d_depth: int = _opt(3, "hidden layers of the discriminator")
-    d_act: str = _opt("leaky_relu", "discriminator activation")
+    net: str = _opt(
+        "auto",
+        "network family (auto: mlp for points, dcgan for pictures)",
+        ("auto", "mlp", "dcgan"),
+    )
+    g_width: int = _opt(
+        128, "generator width: hidden units (mlp) or channels at full resolution (dcgan)"
+    )
+    g_depth: int = _opt(3, "generator depth: hidden layers (mlp) or convolutions per block (dcgan)")
+    g_act: str = _opt("relu", "generator activation (mlp)")
+    d_width: int = _opt(
+        128, "discriminator width: hidden units (mlp) or channels of its first layer (dcgan)"
+    )
+    d_depth: int = _opt(
+        3, "discriminator depth: hidden layers (mlp) or convolutions per block (dcgan)"
+    )
+    d_act: str = _opt("leaky_relu", "discriminator activation (mlp)")
+    d_norm: str = _opt("none", "normalisation in the dcgan discriminator", ("none", "batch"))
     spectral_norm: bool = _opt(False, "spectral normalisation of the discriminator's layers")
     pack: int = _opt(1, "samples the discriminator judges together (PacGAN); 1 = off")
     lr_g: float = _opt(1e-3, "generator learning rate (Adam)")
@@ -47,6 +64,31 @@ class TrainConfig:
     beta1: float = _opt(0.0, "Adam beta1 for both networks")
     beta2: float = _opt(0.99, "Adam beta2 for both networks")
     n_critic: int = _opt(1, "discriminator updates per step")
+    reuse_fake: bool = _opt(
+        False,
+        "with --n-critic 1, the generator update reuses the batch the discriminator just "
+        "judged (one generator forward per step, as in DCGAN) instead of a fresh one",
+    )
+    resolution: str = _opt("", "pictures: resize and centre-crop to N or HxW (empty = as stored)")
+    channels: str = _opt(
+        "auto", "pictures: colour channels (auto = the majority of files)", ("auto", "gray", "rgb")
+    )
+    hflip: bool = _opt(False, "pictures: flip real images left-right at random")
+    skip_bad_files: bool = _opt(False, "pictures: skip unreadable image files (with a count)")
+    augment: str = _opt(
+        "", "DiffAugment policy for D's inputs, e.g. translation,cutout,color (empty = off)"
+    )
+    instance_noise: float = _opt(0.0, "std of Gaussian noise on D's inputs (0 = off)")
+    instance_noise_anneal: float = _opt(
+        1.0, "fraction of the steps over which the instance noise falls linearly to 0"
+    )
+    precision: str = _opt(
+        "fp32",
+        "fp32, bf16 autocast (CPU and CUDA), or fp16 with gradient scaling (CUDA)",
+        ("fp32", "bf16", "fp16"),
+    )
+    channels_last: bool = _opt(True, "pictures: channels-last memory layout for convolutions")
+    compile: bool = _opt(False, "compile both networks with torch.compile")
     r1_gamma: float = _opt(0.1, "R1 penalty weight gamma on real data (0 = off)")
     r1_every: int = _opt(4, "apply R1 every k discriminator updates, weighted by k (lazy R1)")
     ema_decay: float = _opt(
@@ -100,6 +142,12 @@ class TrainConfig:
             raise GanforgeError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if not 0 <= self.lr_decay_start < 1:
             raise GanforgeError(f"--lr-decay-start must be in [0, 1), got {self.lr_decay_start}")
+        if self.instance_noise < 0:
+            raise GanforgeError(f"--instance-noise must be 0 or more, got {self.instance_noise}")
+        if not 0 < self.instance_noise_anneal <= 1:
+            raise GanforgeError(
+                f"--instance-noise-anneal must be in (0, 1], got {self.instance_noise_anneal}"
+            )
         if not 0 <= self.drs_quantile < 1:
             raise GanforgeError(f"--drs-quantile must be in [0, 1), got {self.drs_quantile}")
         if self.batch_size % self.pack:
@@ -120,12 +168,36 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# Tuned settings per built-in data set, applied over the defaults above (and under the
-# user's own options). A user's own file gets the generic defaults, which were tuned on
-# `grid`, the harder mixture; benchmarks/RESULTS.md records the path.
+# Tuned settings, applied over the defaults above and under the user's own options: first
+# those of the kind of data (points or pictures), then those of a built-in data set. A
+# user's own point set gets the generic defaults, which were tuned on `grid`, the harder
+# mixture; a user's own pictures get the `pictures` settings. benchmarks/RESULTS.md records
+# the path.
+KIND_PRESETS: dict[str, dict[str, Any]] = {
+    "points": {},
+    "pictures": {
+        "batch_size": 64,
+        "latent_dim": 64,
+        "g_width": 32,
+        "g_depth": 1,
+        "d_width": 32,
+        "d_depth": 1,
+        "lr_g": 2e-4,
+        "lr_d": 2e-4,
+        "r1_gamma": 1.0,
+        "r1_every": 4,
+        "ema_decay": 0.999,
+        "steps": 5000,
+        "reuse_fake": True,
+        "sample_every": 500,
+        "eval_every": 0,
+    },
+}
 PRESETS: dict[str, dict[str, Any]] = {
     "ring": {"g_depth": 2, "d_depth": 2},  # as sharp and balanced as depth 3, 25 % faster
     "grid": {},
+    "digits": {},
+    "mnist": {},
 }
 
 
@@ -134,15 +206,22 @@ def field_names() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
 
 
-def make_config(**options: Any) -> TrainConfig:
-    """Defaults, then the data set's preset, then ``options``; validated."""
+def make_config(kind: str | None = None, **options: Any) -> TrainConfig:
+    """Defaults, then the presets of the data's kind and of the data set, then ``options``.
+
+    ``kind`` (``"points"`` or ``"pictures"``) is found from ``options["data"]`` unless given
+    (as it must be for in-memory arrays). The result is validated.
+    """
     unknown = sorted(set(options) - set(field_names()))
     if unknown:
         raise GanforgeError(
             f"unknown option(s) {', '.join(unknown)}; valid ones: {', '.join(field_names())}"
         )
+    from ganforge.data import data_kind
+
     data = options.get("data", TrainConfig.data)
-    merged = {**PRESETS.get(str(data), {}), **options}
+    kind = kind or data_kind(data)
+    merged = {**KIND_PRESETS[kind], **PRESETS.get(str(data), {}), **options}
     return TrainConfig(**merged).validate()
 
 

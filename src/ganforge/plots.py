@@ -1,4 +1,4 @@
-"""Pictures written during training: sample scatter plots and loss curves."""
+"""Pictures written during training: sample scatter plots, image grids and loss curves."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 
 def scatter_plot(path: Path, real: np.ndarray, fake: np.ndarray, title: str) -> None:
@@ -54,3 +55,31 @@ def loss_plot(path: Path, records: Sequence[dict]) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tiles uint8 pictures ``(N, H, W, C)`` into one ``(H', W', C)`` picture.
+
+    ``ncol`` pictures per row (default: a near-square grid), ``pad`` pixels of white
+    between them; cells smaller than 64 pixels are enlarged by an integer factor (nearest
+    neighbour) so that they stay visible.
+    """
+    n, h, w, c = images.shape
+    ncol = ncol or int(np.ceil(np.sqrt(n)))
+    nrow = int(np.ceil(n / ncol))
+    zoom = max(1, 64 // max(h, w))
+    if zoom > 1:
+        images = images.repeat(zoom, axis=1).repeat(zoom, axis=2)
+        h, w = h * zoom, w * zoom
+    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), 255, np.uint8)
+    for i, img in enumerate(images):
+        r, k = divmod(i, ncol)
+        top, left = pad + r * (h + pad), pad + k * (w + pad)
+        grid[top : top + h, left : left + w] = img
+    return grid
+
+
+def save_picture(path: Path, picture: np.ndarray) -> None:
+    """Writes a uint8 ``(H, W, C)`` picture (C = 1 or 3) to ``path`` through Pillow."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(path)

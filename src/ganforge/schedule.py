@@ -29,6 +29,11 @@ def lr_factor(step: int, total: int, kind: str = "constant", start: float = 0.0)
     raise ValueError(f"unknown schedule {kind!r}; choose one of: {', '.join(SCHEDULES)}")
 
 
+def linear_decay(step: int, total: int, fraction: float) -> float:
+    """Falls linearly from 1 at step 1 to 0 after ``fraction · total`` steps, then stays 0."""
+    return max(0.0, 1.0 - (step - 1) / max(1.0, fraction * total))
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Sets the learning rate of every parameter group."""
     for group in optimizer.param_groups:

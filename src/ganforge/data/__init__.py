@@ -1,4 +1,4 @@
-"""Data sources: built-in mixtures and users' arrays, as seeded batch streams."""
+"""Data sources: built-in mixtures, pictures and users' arrays, as seeded batch streams."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from ganforge.data.arrays import check_points, load_points
+from ganforge.data.images import IMAGE_BUILTIN, ImageSource, is_image_path, load_images
 from ganforge.data.toy import MIXTURES, GaussianMixture, grid, ring
 from ganforge.errors import GanforgeError
 
@@ -46,6 +47,8 @@ class PointSource:
             shift, scale = points.mean(axis=0), points.std(axis=0)
             self.points = torch.as_tensor(points, dtype=torch.float32)
             self.dim = points.shape[1]
+        self.shape = (self.dim,)
+        self.labels = None
         scale = np.where(scale > 0, scale, 1.0)  # a constant column stays as it is
         self.shift = torch.as_tensor(shift, dtype=torch.float32)
         self.scale = torch.as_tensor(scale, dtype=torch.float32)
@@ -100,11 +103,46 @@ class PointSource:
         self._pos = int(state["pos"])
 
 
-BUILTIN = tuple(MIXTURES)
+BUILTIN = (*MIXTURES, *IMAGE_BUILTIN)
+Source = PointSource | ImageSource
 
 
-def load_data(data: str | Path | np.ndarray | Tensor, seed: int = 0) -> PointSource:
-    """A :class:`PointSource` for a built-in name, a file path, or an in-memory array."""
+def data_kind(data: str | Path | np.ndarray | Tensor | None) -> str:
+    """``"pictures"`` or ``"points"``: what kind of data a name, path or array holds.
+
+    Unknown names and missing paths count as points; loading them gives the clear error.
+    """
+    if isinstance(data, (np.ndarray, Tensor)):
+        return "pictures" if data.ndim in (3, 4) else "points"
+    name = str(data)
+    if name in IMAGE_BUILTIN:
+        return "pictures"
+    if name in MIXTURES:
+        return "points"
+    return "pictures" if is_image_path(Path(name)) else "points"
+
+
+def load_data(
+    data: str | Path | np.ndarray | Tensor,
+    seed: int = 0,
+    *,
+    resolution: str = "",
+    channels: str = "auto",
+    hflip: bool = False,
+    skip_bad_files: bool = False,
+) -> Source:
+    """A batch source for a built-in name, a file or folder path, or an in-memory array.
+
+    Pictures give an :class:`ImageSource` (the keyword options apply to them), points a
+    :class:`PointSource`.
+    """
+    if data_kind(data) == "pictures":
+        if isinstance(data, Tensor):
+            data = data.detach().cpu().numpy()
+        images = load_images(
+            data, resolution=resolution, channels=channels, skip_bad_files=skip_bad_files
+        )
+        return ImageSource(images, seed=seed, hflip=hflip)
     if isinstance(data, (np.ndarray, Tensor)):
         x = data.detach().cpu().numpy() if isinstance(data, Tensor) else data
         return PointSource("array", points=check_points(x, "array"), seed=seed)
@@ -115,9 +153,19 @@ def load_data(data: str | Path | np.ndarray | Tensor, seed: int = 0) -> PointSou
     if path.suffix or path.exists() or "/" in name:
         return PointSource(str(path), points=load_points(path), seed=seed)
     raise GanforgeError(
-        f"unknown data set {name!r}; choose one of: {', '.join(BUILTIN)}, "
-        "or give a path to a .npy, .npz or .csv file"
+        f"unknown data set {name!r}; choose one of: {', '.join(BUILTIN)}, or give a path "
+        "to a folder of images, IDX files, or a .npy, .npz or .csv file"
     )
 
 
-__all__ = ["BUILTIN", "GaussianMixture", "PointSource", "grid", "load_data", "ring"]
+__all__ = [
+    "BUILTIN",
+    "GaussianMixture",
+    "ImageSource",
+    "PointSource",
+    "Source",
+    "data_kind",
+    "grid",
+    "load_data",
+    "ring",
+]
