@@ -1,0 +1,213 @@
+"""Speed and memory of one training step: ganforge's Trainer against a plain PyTorch loop.
+
+    python benchmarks/step_speed.py [--rounds 7] [--steps 10] [--device cpu] [--compile]
+
+The plain loop is written the way the well-known DCGAN example writes it: one optimizer
+per network (Adam 2e-4, betas (0.5, 0.999)), the discriminator step scores the real batch
+and the generated batch in two backward passes, and the generator step reuses that
+generated batch and backpropagates through the discriminator computing its weight
+gradients too. Both sides train the same networks (DCGAN generator and discriminator with
+BatchNorm, 32×32×1, latent 100, width 64), batch 64, non-saturating loss, fp32.
+
+Speed: the variants run interleaved in one process (A B A B ...), ``--steps`` steps per
+round after a warm-up; the table gives the median time per step and the median ratio to the
+plain loop with its min and max over the rounds. Memory: each variant runs three steps in a
+fresh process; on the CPU the peak is the growth of the resident set during them (the peak
+resident size, reset through /proc/self/clear_refs just before the first step, minus the
+size then), on CUDA the growth of ``max_memory_allocated``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import machine, markdown_table, record  # noqa: E402
+
+from ganforge.nets import DCGANDiscriminator, DCGANGenerator  # noqa: E402
+from ganforge.noise import Noise  # noqa: E402
+from ganforge.trainer import Trainer  # noqa: E402
+
+SHAPE = (1, 32, 32)
+LATENT = 100
+BATCH = 64
+WIDTH = 64
+VARIANTS = ("plain", "ganforge", "ganforge-contiguous", "ganforge-bf16")
+
+
+def networks(device: torch.device, channels_last: bool) -> tuple[nn.Module, nn.Module]:
+    """The same seeded DCGAN pair for every variant."""
+    torch.manual_seed(0)
+    generator = DCGANGenerator(LATENT, SHAPE, WIDTH, 1, norm="batch")
+    discriminator = DCGANDiscriminator(SHAPE, WIDTH, 1, norm="batch")
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return (
+        generator.to(device, memory_format=layout),
+        discriminator.to(device, memory_format=layout),
+    )
+
+
+def plain_loop(device: torch.device) -> Callable[[torch.Tensor], None]:
+    """One step of the DCGAN example's loop, as a function of the real batch."""
+    net_g, net_d = networks(device, channels_last=False)
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    criterion = nn.BCEWithLogitsLoss()  # the example's sigmoid + BCELoss, without the sigmoid
+    ones = torch.ones(BATCH, device=device)
+    zeros = torch.zeros(BATCH, device=device)
+
+    def step(real: torch.Tensor) -> None:
+        net_d.zero_grad()
+        err_real = criterion(net_d(real).view(-1), ones)
+        err_real.backward()
+        noise = torch.randn(BATCH, LATENT, device=device)
+        fake = net_g(noise)
+        err_fake = criterion(net_d(fake.detach()).view(-1), zeros)
+        err_fake.backward()
+        opt_d.step()
+        net_g.zero_grad()
+        err_g = criterion(net_d(fake).view(-1), ones)  # D's weight gradients computed too
+        err_g.backward()
+        opt_g.step()
+
+    return step
+
+
+def ganforge_step(
+    device: torch.device, variant: str, compile_: bool
+) -> Callable[[torch.Tensor], None]:
+    """One ``Trainer.step`` as the library sets it up for pictures."""
+    channels_last = variant != "ganforge-contiguous"
+    net_g, net_d = networks(device, channels_last)
+    if compile_:
+        net_g.compile()
+        net_d.compile()
+    fused = device.type in ("cpu", "cuda")
+    trainer = Trainer(
+        net_g,
+        net_d,
+        noise=Noise(LATENT, device=device),
+        loss="nonsaturating",
+        g_optimizer=torch.optim.Adam(net_g.parameters(), 2e-4, (0.5, 0.999), fused=fused),
+        d_optimizer=torch.optim.Adam(net_d.parameters(), 2e-4, (0.5, 0.999), fused=fused),
+        precision="bf16" if variant == "ganforge-bf16" else "fp32",
+        reuse_fake=True,
+    )
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+
+    def step(real: torch.Tensor) -> None:
+        trainer.step(real.contiguous(memory_format=layout))
+
+    return step
+
+
+def make(variant: str, device: torch.device, compile_: bool) -> Callable[[torch.Tensor], None]:
+    """The step function of a variant."""
+    if variant == "plain":
+        return plain_loop(device)
+    return ganforge_step(device, variant, compile_)
+
+
+def real_batch(device: torch.device) -> torch.Tensor:
+    return torch.rand(BATCH, *SHAPE, generator=torch.Generator().manual_seed(1)).to(device) * 2 - 1
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_memory(variant: str, device: torch.device, compile_: bool) -> float:
+    """Peak memory of a few steps of ``variant`` in MiB, measured in this (fresh) process."""
+    step = make(variant, device, compile_)
+    real = real_batch(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _status_kib("VmRSS") * 1024
+        Path("/proc/self/clear_refs").write_text("5")  # peak resident size := current size
+    for _ in range(3):
+        step(real)
+    sync(device)
+    if device.type == "cuda":
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    return (_status_kib("VmHWM") * 1024 - base) / 2**20
+
+
+def _status_kib(field: str) -> int:
+    """A size field of /proc/self/status (Linux), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=10, help="steps per variant and round")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile ganforge's step")
+    parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if args.memory_of:  # child process: one variant's peak memory
+        print(json.dumps(peak_memory(args.memory_of, device, args.compile)))
+        return
+    print(machine())
+    steps = {v: make(v, device, args.compile) for v in VARIANTS}
+    real = real_batch(device)
+    for step in steps.values():  # warm-up (and compilation)
+        for _ in range(2):
+            step(real)
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for r in range(args.rounds):
+        for v in VARIANTS if r % 2 == 0 else reversed(VARIANTS):
+            sync(device)
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                steps[v](real)
+            sync(device)
+            times[v].append((time.perf_counter() - t0) / args.steps)
+    memory = {}
+    for v in VARIANTS:
+        cmd = [sys.executable, __file__, "--memory-of", v, "--device", args.device]
+        cmd += ["--compile"] if args.compile else []
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        memory[v] = float(out.strip().splitlines()[-1])
+    rows = []
+    for v in VARIANTS:
+        ratios = [p / t for p, t in zip(times["plain"], times[v], strict=True)]
+        rows.append(
+            [
+                v,
+                f"{1000 * statistics.median(times[v]):.1f}",
+                f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})",
+                f"{memory[v]:.0f}",
+            ]
+        )
+    table = markdown_table(
+        ["variant", "ms / step (median)", "speed-up vs plain (min–max)", "peak MiB"], rows
+    )
+    note = (
+        f"DCGAN pair with BatchNorm, {SHAPE[1]}×{SHAPE[2]}×{SHAPE[0]}, latent {LATENT}, "
+        f"width {WIDTH}, batch {BATCH}, Adam 2e-4 (0.5, 0.999), non-saturating loss; "
+        f"{args.rounds} interleaved rounds of {args.steps} steps; device {device}"
+        f"{', ganforge compiled' if args.compile else ''}. fp32 unless the variant says bf16."
+    )
+    record("Step speed: Trainer.step against the DCGAN-example loop", table, note)
+
+
+if __name__ == "__main__":
+    main()
