@@ -71,3 +71,16 @@ def test_clip_weights():
     clip_weights(d, 0.01)
     assert d.weight.tolist() == [[0.01, -0.005, -0.01]]
     assert d.bias.abs().item() <= 0.01 + 1e-12 or pytest.fail("bias not clipped")
+
+
+def test_penalties_on_pictures_with_a_linear_discriminator():
+    """On (N, C, H, W) pictures a linear D (flatten, then one weight per pixel) has the
+    gradient w everywhere: R1 = γ/2‖w‖², GP = λ(‖w‖ - 1)², as for vectors."""
+    torch.manual_seed(0)
+    d = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 6, 1)).double()
+    w = d[1].weight.detach()
+    real = torch.rand(10, 3, 8, 6, dtype=torch.float64) * 2 - 1
+    fake = torch.rand(10, 3, 8, 6, dtype=torch.float64) * 2 - 1
+    real.requires_grad_(True)
+    assert_close(r1_penalty(realness(d(real)), real, gamma=2.0), w.square().sum())
+    assert_close(gradient_penalty(d, real, fake, weight=10.0), 10.0 * (w.norm() - 1) ** 2)

@@ -188,7 +188,6 @@ KIND_PRESETS: dict[str, dict[str, Any]] = {
         "r1_every": 4,
         "ema_decay": 0.999,
         "steps": 5000,
-        "reuse_fake": True,
         "sample_every": 500,
         "eval_every": 0,
     },
@@ -196,8 +195,8 @@ KIND_PRESETS: dict[str, dict[str, Any]] = {
 PRESETS: dict[str, dict[str, Any]] = {
     "ring": {"g_depth": 2, "d_depth": 2},  # as sharp and balanced as depth 3, 25 % faster
     "grid": {},
-    "digits": {},
-    "mnist": {},
+    "digits": {"g_width": 64, "d_width": 64, "g_depth": 2, "d_depth": 2},
+    "mnist": {"steps": 8000},
 }
 
 

@@ -3,24 +3,22 @@ classifier-based metrics (class shares, classifier score, Fréchet distance on f
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from ganforge.checkpoint import atomic_write
+from ganforge.checkpoint import load_checkpoint, save_checkpoint
 from ganforge.errors import GanforgeError
 
 FEATURES = 128  # size of the penultimate layer
 
 
 class Classifier(nn.Module):
-    """Two convolution blocks, a feature layer and a linear read-out, for any picture size.
+    """Two blocks of two convolutions, a feature layer and a linear read-out, for any
+    picture size.
 
     Args:
         channels: colour channels of the pictures (1 or 3).
@@ -37,6 +35,8 @@ class Classifier(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1),
             nn.ReLU(),
             nn.AdaptiveAvgPool2d(4),
             nn.Flatten(),
@@ -94,36 +94,29 @@ class TrainedClassifier:
 
     def save(self, path: str | Path) -> None:
         """Writes the weights and description as one safetensors file (no pickle)."""
-        meta = {"classes": self.classes, "accuracy": self.accuracy, "shape": list(self.shape)}
-        tensors = {k: v.contiguous() for k, v in self.model.state_dict().items()}
-        atomic_write(
-            Path(path), lambda tmp: save_file(tensors, tmp, metadata={"info": json.dumps(meta)})
+        info = {"classes": self.classes, "accuracy": self.accuracy, "shape": list(self.shape)}
+        save_checkpoint(
+            path, {"kind": "classifier", "info": info, "model": self.model.state_dict()}
         )
 
     @classmethod
     def load(cls, path: str | Path) -> TrainedClassifier:
         """Reads what :meth:`save` wrote."""
         path = Path(path)
+        hint = "train one with `ganforge train-classifier DATA -o FILE`"
         if not path.is_file():
-            raise GanforgeError(
-                f"classifier file {path} does not exist; train one with "
-                "`ganforge train-classifier DATA -o FILE`"
-            )
+            raise GanforgeError(f"classifier file {path} does not exist; {hint}")
         try:
-            from safetensors import safe_open
-
-            with safe_open(str(path), "pt") as f:
-                meta = json.loads((f.metadata() or {})["info"])
-            tensors = load_file(str(path))
-        except (SafetensorError, KeyError, ValueError, OSError) as e:
-            raise GanforgeError(
-                f"{path} is not a ganforge classifier file ({e}); train one with "
-                "`ganforge train-classifier DATA -o FILE`"
-            ) from None
-        shape = tuple(meta["shape"])
-        model = Classifier(shape[0], len(meta["classes"]))
-        model.load_state_dict(tensors)
-        return cls(model.eval(), list(meta["classes"]), float(meta["accuracy"]), shape)
+            state = load_checkpoint(path)
+        except GanforgeError:
+            state = {}
+        if state.get("kind") != "classifier":
+            raise GanforgeError(f"{path} is not a ganforge classifier file; {hint}")
+        info = state["info"]
+        shape = tuple(info["shape"])
+        model = Classifier(shape[0], len(info["classes"]))
+        model.load_state_dict(state["model"])
+        return cls(model.eval(), list(info["classes"]), float(info["accuracy"]), shape)
 
 
 def train_classifier(
