@@ -1,13 +1,13 @@
 """The command line end to end, in real subprocesses."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run
 
 TINY = [
     "--steps",
@@ -26,18 +26,6 @@ TINY = [
     "15",
     "--quiet",
 ]
-
-
-def run(*args, cwd=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "ganforge", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,12 @@
 """Pictures through the facade and the command line: digits, arrays, folders."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from helpers import run
 from PIL import Image
 
 import ganforge as gf
@@ -102,18 +100,6 @@ def test_instance_noise_anneals_to_zero():
 def test_dcgan_net_on_points_is_refused():
     with pytest.raises(GanforgeError, match="--net dcgan needs pictures"):
         gf.GAN("ring", net="dcgan", steps=2).fit()
-
-
-def run(*args, cwd=None):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "ganforge", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
 
 
 CLI_TINY = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()] + ["--quiet"]

@@ -53,6 +53,17 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def _pack(x: Tensor, pack: int) -> Tensor:
+    """Groups of ``pack`` consecutive samples side by side (PacGAN): ``(N, C, ...)`` →
+    ``(N / pack, pack * C, ...)``."""
+    if x.shape[0] % pack:
+        raise GanforgeError(
+            f"batch of {x.shape[0]} cannot be packed in groups of {pack}: "
+            "choose a batch size divisible by pack"
+        )
+    return x.reshape(x.shape[0] // pack, pack * x.shape[1], *x.shape[2:])
+
+
 class MLPGenerator(nn.Module):
     """Maps noise ``(N, latent_dim)`` to data ``(N, out_dim)``."""
 
@@ -89,14 +100,7 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(N, in_dim)`` → ``(N / pack,)`` logits."""
-        x = x.flatten(1)
-        if x.shape[0] % self.pack:
-            raise GanforgeError(
-                f"batch of {x.shape[0]} cannot be packed in groups of {self.pack}: "
-                "choose a batch size divisible by pack"
-            )
-        x = x.reshape(x.shape[0] // self.pack, -1)  # (N/pack, pack*in_dim)
-        return self.net(x).squeeze(-1)
+        return self.net(_pack(x.flatten(1), self.pack)).squeeze(-1)
 
 
 NORMS = ("batch", "none")
@@ -293,14 +297,7 @@ class DCGANDiscriminator(nn.Module):
                 f"discriminator expects images of shape {self.shape}, got "
                 f"{tuple(x.shape[1:])}: make the data match --resolution and the channels"
             )
-        if x.shape[0] % self.pack:
-            raise GanforgeError(
-                f"batch of {x.shape[0]} cannot be packed in groups of {self.pack}: "
-                "choose a batch size divisible by pack"
-            )
-        channels, height, width = self.shape
-        x = x.reshape(x.shape[0] // self.pack, self.pack * channels, height, width)
-        return self.head(self.body(x).flatten(1)).squeeze(-1)
+        return self.head(self.body(_pack(x, self.pack)).flatten(1)).squeeze(-1)
 
 
 __all__ = [
