@@ -164,3 +164,9 @@ def test_cli_folder_without_images(tmp_path, content, message):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr and ".png" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_cli_single_picture_points_to_its_folder(tmp_path):
+    Image.new("L", (8, 8)).save(tmp_path / "one.png")
+    result = run("train", tmp_path / "one.png", "--steps", "2", "--quiet", cwd=tmp_path)
+    assert result.returncode == 2 and "give the folder that holds the pictures" in result.stderr

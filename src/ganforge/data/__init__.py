@@ -9,7 +9,13 @@ import torch
 from torch import Tensor
 
 from ganforge.data.arrays import check_points, load_points
-from ganforge.data.images import IMAGE_BUILTIN, ImageSource, is_image_path, load_images
+from ganforge.data.images import (
+    IMAGE_BUILTIN,
+    SUFFIXES,
+    ImageSource,
+    is_image_path,
+    load_images,
+)
 from ganforge.data.toy import MIXTURES, GaussianMixture, grid, ring
 from ganforge.errors import GanforgeError
 
@@ -150,6 +156,11 @@ def load_data(
     if name in MIXTURES:
         return PointSource(name, mixture=MIXTURES[name](), seed=seed)
     path = Path(name)
+    if path.suffix.lower() in SUFFIXES:
+        raise GanforgeError(
+            f"{path} is a single picture; give the folder that holds the pictures "
+            f"(e.g. {path.parent})"
+        )
     if path.suffix or path.exists() or "/" in name:
         return PointSource(str(path), points=load_points(path), seed=seed)
     raise GanforgeError(
