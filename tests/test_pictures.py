@@ -170,3 +170,21 @@ def test_cli_single_picture_points_to_its_folder(tmp_path):
     Image.new("L", (8, 8)).save(tmp_path / "one.png")
     result = run("train", tmp_path / "one.png", "--steps", "2", "--quiet", cwd=tmp_path)
     assert result.returncode == 2 and "give the folder that holds the pictures" in result.stderr
+
+
+def test_cli_train_classifier_on_class_folders(tmp_path):
+    from ganforge.metrics.classifier import TrainedClassifier
+
+    root = _folder(tmp_path)
+    out = tmp_path / "c.safetensors"
+    args = ("train-classifier", root, "--resolution", "8", "--epochs", "3", "-o", out)
+    result = run(*args, "--holdout", "0.25")
+    assert result.returncode == 0, result.stderr
+    assert "held-out accuracy" in result.stdout and "on 2 classes" in result.stdout
+    trained = TrainedClassifier.load(out)
+    assert trained.classes == ["a", "b"] and trained.shape == (3, 8, 8)
+    again = run(*args)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    np.save(tmp_path / "x.npy", np.zeros((10, 8, 8, 1), np.uint8))
+    result = run("train-classifier", tmp_path / "x.npy", "-o", tmp_path / "d.safetensors")
+    assert result.returncode == 2 and "has no labels" in result.stderr
