@@ -7,11 +7,19 @@ from ganforge.api import GAN  # noqa: E402
 from ganforge.config import TrainConfig  # noqa: E402
 from ganforge.ema import EMA  # noqa: E402
 from ganforge.errors import GanforgeError  # noqa: E402
-from ganforge.nets import MLPDiscriminator, MLPGenerator  # noqa: E402
+from ganforge.evaluate import evaluate  # noqa: E402
+from ganforge.nets import (  # noqa: E402
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+)
 from ganforge.noise import Noise  # noqa: E402
 from ganforge.trainer import Trainer  # noqa: E402
 
 __all__ = [
+    "DCGANDiscriminator",
+    "DCGANGenerator",
     "EMA",
     "GAN",
     "GanforgeError",
@@ -21,6 +29,7 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "__version__",
+    "evaluate",
     "losses",
     "metrics",
     "penalties",

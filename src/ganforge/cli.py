@@ -118,6 +118,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
+    ev = sub.add_parser(
+        "eval",
+        help="compare a trained run's samples with its training data",
+        description="Generate from a run and compare with its training data: Fréchet "
+        "distance (fd), KID (kid), precision/recall/density/coverage (prdc), mode statistics "
+        "on the built-in mixtures (modes), and with a classifier the classes covered "
+        "(classes) and the classifier score (cs). Prints a table; --json writes it too.",
+    )
+    ev.add_argument("run", type=Path, help="run directory written by `ganforge train`")
+    ev.add_argument(
+        "--metrics", default=None, help="comma-separated names (default: all that apply)"
+    )
+    ev.add_argument("-n", type=int, default=None, help="samples per side (default: up to 5000)")
+    ev.add_argument(
+        "--features",
+        default="raw",
+        help="raw, or classifier:PATH with a file from `ganforge train-classifier`",
+    )
+    ev.add_argument("--data", default=None, help="real data (default: the run's own)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
+    ev.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+
     classify = sub.add_parser(
         "train-classifier",
         help="train the small picture classifier behind the classifier-based metrics",
@@ -217,6 +240,28 @@ def _sample(args: argparse.Namespace) -> None:
     print(f"wrote {args.n} samples to {out}")
 
 
+def _eval(args: argparse.Namespace) -> None:
+    import json
+
+    from ganforge.api import GAN
+    from ganforge.evaluate import evaluate
+
+    if args.json is not None and args.json.exists() and not args.overwrite:
+        raise GanforgeError(f"{args.json} already exists; pass --overwrite or choose another")
+    gan = GAN.load(args.run)
+    metrics = args.metrics.split(",") if args.metrics else None
+    result = evaluate(
+        gan, metrics=metrics, n=args.n, features=args.features, data=args.data, seed=args.seed
+    )
+    width = max(map(len, result))
+    for key, value in result.items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {shown}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def _train_classifier(args: argparse.Namespace) -> None:
     from ganforge.data.images import load_images
     from ganforge.metrics.classifier import train_classifier
@@ -255,7 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        commands = {"train": _train, "sample": _sample, "train-classifier": _train_classifier}
+        commands = {
+            "train": _train,
+            "sample": _sample,
+            "eval": _eval,
+            "train-classifier": _train_classifier,
+        }
         commands[args.command](args)
     except GanforgeError as e:
         if args.debug:
