@@ -201,6 +201,12 @@ def _train(args: argparse.Namespace) -> None:
         print(f"modes {r['modes']}, high quality {r['hq']:.1f} %, reverse KL {r['rkl']:.3f}")
 
 
+def _check_new(path: Path, overwrite: bool, flag: str) -> None:
+    """Refuses to replace an existing output file unless ``--overwrite`` was given."""
+    if path.exists() and not overwrite:
+        raise GanforgeError(f"{path} already exists; pass --overwrite or choose another {flag}")
+
+
 def write_samples(x: np.ndarray, path: Path, overwrite: bool = False) -> None:
     """Writes samples: ``(N, d)`` points as ``.npy``, ``.npz``, ``.csv`` or a ``.png``
     scatter plot; uint8 ``(N, H, W, C)`` pictures as ``.npy``, ``.npz`` or a ``.png`` grid."""
@@ -209,8 +215,7 @@ def write_samples(x: np.ndarray, path: Path, overwrite: bool = False) -> None:
     allowed = (".npy", ".npz", ".png") if pictures else (".npy", ".npz", ".csv", ".png")
     if suffix not in allowed:
         raise GanforgeError(f"cannot write {path}: choose a {', '.join(allowed)} file")
-    if path.exists() and not overwrite:
-        raise GanforgeError(f"{path} already exists; pass --overwrite or choose another -o")
+    _check_new(path, overwrite, "-o")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npy":
         np.save(path, x)
@@ -246,8 +251,8 @@ def _eval(args: argparse.Namespace) -> None:
     from ganforge.api import GAN
     from ganforge.evaluate import evaluate
 
-    if args.json is not None and args.json.exists() and not args.overwrite:
-        raise GanforgeError(f"{args.json} already exists; pass --overwrite or choose another")
+    if args.json is not None:
+        _check_new(args.json, args.overwrite, "--json")
     gan = GAN.load(args.run)
     metrics = args.metrics.split(",") if args.metrics else None
     result = evaluate(
@@ -271,8 +276,7 @@ def _train_classifier(args: argparse.Namespace) -> None:
     if not 0 < args.holdout < 1:
         raise GanforgeError(f"--holdout must be in (0, 1), got {args.holdout}")
     out = args.output or Path(f"classifier-{Path(args.data).stem}.safetensors")
-    if out.exists() and not args.overwrite:
-        raise GanforgeError(f"{out} already exists; pass --overwrite or choose another -o")
+    _check_new(out, args.overwrite, "-o")
     images = load_images(args.data, resolution=args.resolution, channels=args.channels)
     if images.labels is None:
         raise GanforgeError(
