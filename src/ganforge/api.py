@@ -313,7 +313,8 @@ class GAN:
         if run is not None:
             self._picture(run.samples / "final.png", reference, f"final (step {cfg.steps})")
             if pictures:
-                save_picture(run.samples / "interpolation.png", image_grid(*self._strip()))
+                walk = image_grid(self.interpolate(rows=8, steps=10), ncol=10)
+                save_picture(run.samples / "interpolation.png", walk)
             loss_plot(run.path / "losses.png", run.read_metrics())
 
     def _picture(self, path: Path, reference: np.ndarray | None, title: str) -> None:
@@ -322,9 +323,6 @@ class GAN:
             save_picture(path, image_grid(self.sample(N_GRID)))
         else:
             scatter_plot(path, reference, self.sample(1000), f"{self.source_.name}, {title}")
-
-    def _strip(self, rows: int = 8, steps: int = 10) -> tuple[np.ndarray, int]:
-        return self.interpolate(rows, steps), steps
 
     def sample(self, n: int, seed: int | None = None, drs: bool | None = None) -> np.ndarray:
         """``n`` generated samples: float32 ``(n, d)`` points in data units, or uint8
