@@ -38,7 +38,7 @@ def test_metric_choice_and_errors(ring_gan):
     with pytest.raises(GanforgeError, match="need --features classifier"):
         evaluate(ring_gan, metrics=["cs"], n=100)
     with pytest.raises(GanforgeError, match="unknown features"):
-        evaluate(ring_gan, features="inception", n=100)
+        evaluate(ring_gan, features="vgg", n=100)
     arrays = gf.GAN(**RING).fit(np.random.default_rng(0).normal(size=(200, 2)))
     with pytest.raises(GanforgeError, match="pass the real data with --data"):
         evaluate(arrays)

@@ -3,6 +3,7 @@ pictures alike."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,9 @@ from ganforge.data import Source, data_kind, load_data
 from ganforge.data.images import to_uint8
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError
+from ganforge.evaluate import Evaluator, best_key, is_better
 from ganforge.loop import SHOWN, Meter, TrainingInterrupted, sigint_flag
 from ganforge.losses import realness
-from ganforge.metrics import mode_stats
 from ganforge.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganforge.noise import Noise
 from ganforge.plots import image_grid, loss_plot, save_picture, scatter_plot
@@ -36,6 +37,10 @@ RUN_CONTROL = {
     "ckpt_every",
     "ckpt_keep",
     "eval_every",
+    "eval_metrics",
+    "eval_features",
+    "eval_n",
+    "best_metric",
     "sample_every",
     "device",
     "threads",
@@ -44,7 +49,6 @@ RUN_CONTROL = {
     "on_nonfinite",
     "compile",
 }
-N_EVAL = 2500  # samples for mode statistics (PacGAN protocol)
 N_GRID = 64  # pictures in a sample grid
 
 
@@ -187,6 +191,8 @@ class GAN:
         self.scale_ = getattr(source, "scale", None)
         self._dry_run()
         run = RunDir(out) if out is not None else None
+        self.best_: dict[str, Any] | None = None
+        self._evaluator = self._make_evaluator() if run is not None and cfg.eval_every else None
         start = 0
         if run is not None:
             run.prepare(resume=resume, overwrite=overwrite)
@@ -200,6 +206,31 @@ class GAN:
         self.trainer_.check(
             self._to_device(torch.zeros(2 * self.config_.pack, *self.source_.shape))
         )
+
+    def _make_evaluator(self) -> Evaluator:
+        """The evaluation of ``--eval-every`` and the number that ranks checkpoints."""
+        cfg = self.config_
+        default = ["modes"] if self.source_.mixture is not None else ["fd"]
+        metrics = [m.strip() for m in cfg.eval_metrics.split(",") if m.strip()] or default
+        evaluator = Evaluator(
+            self.source_,
+            metrics=metrics,
+            n=cfg.eval_n or None,
+            features=cfg.eval_features,
+            seed=cfg.seed,
+        )
+        self._best_key = best_key(evaluator, cfg.best_metric)
+        return evaluator
+
+    def _evaluate(self, step: int, run: RunDir) -> dict[str, Any]:
+        """Scores the generator; a new best by ``--best-metric`` replaces the best checkpoint."""
+        assert self._evaluator is not None
+        scores = self._evaluator(self)
+        key = self._best_key
+        if is_better(key, scores[key], None if self.best_ is None else self.best_["value"]):
+            self.best_ = {"metric": key, "value": scores[key], "step": step}
+            run.save_best(self._state())
+        return scores
 
     def _to_device(self, x: Tensor) -> Tensor:
         """A batch moved where the networks are, in their memory layout."""
@@ -228,6 +259,9 @@ class GAN:
             )
         self.trainer_.load_state_dict(state["trainer"])
         self.source_.load_state_dict(state["data"])
+        best = state.get("best")
+        if self._evaluator is not None and best and best["metric"] == self._best_key:
+            self.best_ = best
         run.truncate_metrics(step)
         return step
 
@@ -261,6 +295,7 @@ class GAN:
             **({"shift": self.shift_, "scale": self.scale_} if self.shift_ is not None else {}),
             "config": self.config_.to_dict(),
             "version": __version__,
+            "best": self.best_,
         }
 
     def _train(self, start: int, run: RunDir | None, progress: bool) -> None:
@@ -295,13 +330,13 @@ class GAN:
                 if record:
                     record["skipped"] = trainer.num_skipped
                     bar.set_postfix({k: f"{record[k]:.3f}" for k in SHOWN}, refresh=False)
-                if source.mixture is not None and cfg.eval_every and step % cfg.eval_every == 0:
-                    record.update(mode_stats(self.sample(N_EVAL), source.mixture))
                 stop = interrupted() and step < cfg.steps
                 if run is None:
                     if stop:
                         raise TrainingInterrupted(step, None)
                     continue
+                if self._evaluator is not None and step % cfg.eval_every == 0:
+                    record.update(self._evaluate(step, run))
                 if record:
                     run.append_metrics({"step": step, **record})
                 if cfg.sample_every and step % cfg.sample_every == 0:
@@ -332,6 +367,13 @@ class GAN:
         ``seed`` gives the same samples; ``None`` uses the run's seed. ``drs`` turns
         discriminator rejection sampling on or off (``None``: the run's ``drs`` setting).
         """
+        return np.concatenate(list(self.sample_chunks(n, seed, drs)))
+
+    def sample_chunks(
+        self, n: int, seed: int | None = None, drs: bool | None = None
+    ) -> Iterator[np.ndarray]:
+        """The samples of :meth:`sample`, a chunk at a time (all at once with DRS), so that
+        a consumer never holds the network outputs of all ``n`` at once."""
         if not hasattr(self, "trainer_"):
             raise GanforgeError("this GAN is not fitted; call fit() or GAN.load() first")
         if n < 1:
@@ -344,6 +386,7 @@ class GAN:
         generator = self.trainer_.sampling_generator
         discriminator = self.trainer_.discriminator
         noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=self.trainer_.noise.device)
+        chunk = 65536 if not self.is_pictures else 1024
         with evaluating(generator), evaluating(discriminator), torch.no_grad():
             if use_drs:
                 x = rejection_sample(
@@ -353,10 +396,10 @@ class GAN:
                     torch.Generator().manual_seed(_seeds(seed)[3]),
                     quantile=cfg.drs_quantile,
                 )
-            else:
-                chunk = 65536 if not self.is_pictures else 1024
-                x = torch.cat([generator(noise(min(chunk, n - i))) for i in range(0, n, chunk)])
-        return self._decode(x)
+                yield self._decode(x)
+                return
+            for i in range(0, n, chunk):
+                yield self._decode(generator(noise(min(chunk, n - i))))
 
     def _decode(self, x: Tensor) -> np.ndarray:
         """Network output → the edge format: uint8 pictures or float32 points in data units."""
@@ -393,17 +436,12 @@ class GAN:
         run.save(self.trainer_.num_steps, self._state(), self.config_.ckpt_keep)
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "auto") -> GAN:
-        """Rebuilds a fitted GAN from a run directory (its newest checkpoint)."""
+    def load(cls, path: str | Path, device: str = "auto", checkpoint: str = "latest") -> GAN:
+        """Rebuilds a fitted GAN from a run directory: its ``latest`` checkpoint, or the
+        ``best`` one kept by ``--eval-every``."""
         run = RunDir(path)
         info = run.read_config()
-        latest = run.latest()
-        if latest is None:
-            raise GanforgeError(
-                f"{run.path} has no readable checkpoint in checkpoints/; train it (again) "
-                "or resume it with --resume"
-            )
-        _, state = latest
+        state = run.checkpoint(checkpoint)
         gan = cls(**state["config"])
         gan.config_ = make_config(**state["config"])
         data = info["data"]
@@ -414,4 +452,5 @@ class GAN:
         gan.trainer_.load_state_dict(state["trainer"])
         gan.shift_, gan.scale_ = state.get("shift"), state.get("scale")
         gan.data_info_ = data
+        gan.best_ = state.get("best")
         return gan

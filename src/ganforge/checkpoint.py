@@ -89,6 +89,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return _unflatten(skeleton, tensors)
 
 
+BEST_FILE = "best.safetensors"  # the best checkpoint by the run's --best-metric
 _STEP_FILE = re.compile(r"step_(\d+)\.safetensors$")
 
 

@@ -60,6 +60,15 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        choices=("latest", "best"),
+        default="latest",
+        help="which checkpoint: the newest, or the best kept by --eval-every (default: latest)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of all commands."""
     parser = _Parser(
@@ -117,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="discriminator rejection sampling on or off (default: the run's setting)",
     )
     sample.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    _add_checkpoint_flag(sample)
 
     ev = sub.add_parser(
         "eval",
@@ -134,12 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--features",
         default="raw",
-        help="raw, or classifier:PATH with a file from `ganforge train-classifier`",
+        help="raw, classifier:PATH with a file from `ganforge train-classifier`, or "
+        "inception[:PATH] with the FID Inception weights (file or folder)",
     )
     ev.add_argument("--data", default=None, help="real data (default: the run's own)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
     ev.add_argument("--json", type=Path, default=None, help="also write the results here")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
+    _add_checkpoint_flag(ev)
 
     classify = sub.add_parser(
         "train-classifier",
@@ -239,7 +251,7 @@ def _sample(args: argparse.Namespace) -> None:
 
     if args.n < 1:
         raise GanforgeError(f"-n must be at least 1, got {args.n}")
-    gan = GAN.load(args.run)
+    gan = GAN.load(args.run, checkpoint=args.checkpoint)
     out = args.output or args.run / "samples" / f"sample_{args.n}.npy"
     write_samples(gan.sample(args.n, seed=args.seed, drs=args.drs), out, args.overwrite)
     print(f"wrote {args.n} samples to {out}")
@@ -253,7 +265,7 @@ def _eval(args: argparse.Namespace) -> None:
 
     if args.json is not None:
         _check_new(args.json, args.overwrite, "--json")
-    gan = GAN.load(args.run)
+    gan = GAN.load(args.run, checkpoint=args.checkpoint)
     metrics = args.metrics.split(",") if args.metrics else None
     result = evaluate(
         gan, metrics=metrics, n=args.n, features=args.features, data=args.data, seed=args.seed

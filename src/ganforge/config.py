@@ -108,7 +108,25 @@ class TrainConfig:
     log_every: int = _opt(100, "steps between metrics.jsonl lines")
     ckpt_every: int = _opt(1000, "steps between checkpoints (0 = only the final one)")
     ckpt_keep: int = _opt(3, "periodic checkpoints to keep")
-    eval_every: int = _opt(1000, "steps between mode statistics on known mixtures (0 = off)")
+    eval_every: int = _opt(
+        1000,
+        "steps between evaluations logged to metrics.jsonl, which keep the best checkpoint "
+        "in checkpoints/best.safetensors (0 = off)",
+    )
+    eval_metrics: str = _opt(
+        "",
+        "metrics of --eval-every, comma-separated from fd, kid, prdc, modes, classes, cs "
+        "(empty: modes on a built-in mixture, else fd)",
+    )
+    eval_features: str = _opt(
+        "raw", "features of --eval-every: raw, classifier:PATH or inception[:PATH]"
+    )
+    eval_n: int = _opt(0, "samples per side in --eval-every (0: as `ganforge eval`)")
+    best_metric: str = _opt(
+        "",
+        "number that picks the best checkpoint, e.g. fd, kid, rkl, coverage, cs "
+        "(empty: the first metric's own)",
+    )
     sample_every: int = _opt(1000, "steps between sample plots in samples/ (0 = only the final)")
     device: str = _opt("auto", "where to train", ("auto", "cpu", "cuda"))
     threads: int = _opt(0, "CPU threads for PyTorch (0 = PyTorch's default)")
@@ -135,7 +153,7 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise GanforgeError(f"--{name.replace('_', '-')} must be positive")
-        for name in ("ckpt_every", "eval_every", "sample_every", "threads"):
+        for name in ("ckpt_every", "eval_every", "eval_n", "sample_every", "threads"):
             if getattr(self, name) < 0:
                 raise GanforgeError(f"--{name.replace('_', '-')} must be 0 or more")
         if not 0 <= self.ema_decay < 1:

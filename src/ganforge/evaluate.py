@@ -1,12 +1,14 @@
-"""Evaluation of a trained GAN against its training data: ``ganforge eval`` and ``evaluate``."""
+"""Evaluation of a trained GAN against real data: ``ganforge eval``, ``evaluate`` and the
+:class:`Evaluator` that training runs every ``--eval-every`` steps."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ganforge.data import load_data
+from ganforge.data import Source, load_data
 from ganforge.errors import GanforgeError
 from ganforge.metrics import (
     classifier_score,
@@ -23,21 +25,179 @@ if TYPE_CHECKING:
 
 METRICS = ("fd", "kid", "prdc", "modes", "classes", "cs")
 N_DEFAULT = 5000
+CHUNK = 500  # samples generated and turned into features at a time
+
+# Every number a metric reports, and whether lower values are better; the key a metric is
+# ranked by when it chooses the best checkpoint comes first.
+KEYS: dict[str, tuple[str, ...]] = {
+    "fd": ("fd",),
+    "kid": ("kid", "kid_std"),
+    "prdc": ("coverage", "precision", "recall", "density"),
+    "modes": ("rkl", "modes", "hq"),
+    "classes": ("class_kl", "classes"),
+    "cs": ("cs",),
+}
+LOWER_IS_BETTER = frozenset({"fd", "kid", "rkl", "class_kl"})
+RANKED = frozenset(k for keys in KEYS.values() for k in keys) - {"kid_std"}
+
+Features = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
-def _features(
-    x: np.ndarray, features: str, classifier: TrainedClassifier | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Features (and class probabilities, with a classifier) of samples in edge format."""
-    if classifier is not None:
-        return classifier.predict(x)
-    if features != "raw":
-        raise GanforgeError(
-            f"unknown features {features!r}; choose raw or classifier:PATH "
-            "(a file written by `ganforge train-classifier`)"
-        )
+def feature_extractor(name: str) -> Features:
+    """The feature function of ``name``: ``raw``, ``classifier:PATH`` or ``inception[:PATH]``.
+
+    It maps a chunk of samples in edge format to ``(features, class probabilities or None)``.
+    """
+    if name == "raw":
+        return _raw
+    if name.startswith("classifier:"):
+        return TrainedClassifier.load(name.split(":", 1)[1]).predict
+    if name == "inception" or name.startswith("inception:"):
+        from ganforge.metrics.inception import InceptionFeatures
+
+        inception = InceptionFeatures(name.split(":", 1)[1] if ":" in name else None)
+        return lambda x: (inception(_pictures(x, name)), None)
+    raise GanforgeError(
+        f"unknown features {name!r}; choose raw, classifier:PATH (a file written by "
+        "`ganforge train-classifier`) or inception[:PATH] (the FID Inception weights)"
+    )
+
+
+def _raw(x: np.ndarray) -> tuple[np.ndarray, None]:
+    """Pixels scaled to [-1, 1], or points as they are, one flat float64 row per sample."""
     flat = x.reshape(len(x), -1).astype(np.float64)
     return (flat / 127.5 - 1 if x.dtype == np.uint8 else flat), None
+
+
+def _pictures(x: np.ndarray, name: str) -> np.ndarray:
+    if x.dtype != np.uint8 or x.ndim != 4:
+        raise GanforgeError(f"--features {name} needs pictures; use raw for points and tables")
+    return x
+
+
+class Evaluator:
+    """Scores generated samples against a fixed set of real ones.
+
+    The real samples and their features are computed once; each call generates ``n``
+    samples from the same seed in chunks and streams them through the feature extractor.
+
+    Args:
+        source: the real data (a loaded data source).
+        metrics: names from :data:`METRICS` (default: ``fd``, ``kid``, ``prdc``, plus
+            ``modes`` on a known mixture and ``classes``, ``cs`` with a classifier).
+        n: samples on each side (default: the data's size, at most 5,000; 2,500 on a
+            mixture, the PacGAN protocol).
+        features: ``raw``, ``classifier:PATH`` or ``inception[:PATH]``.
+        seed: seed of the generated samples, the real subset and KID's subsets.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        metrics: list[str] | None = None,
+        n: int | None = None,
+        features: str = "raw",
+        seed: int = 0,
+    ) -> None:
+        self.mixture = source.mixture
+        size = len(source) or 2500
+        self.n = n or (2500 if self.mixture is not None else min(size, N_DEFAULT))
+        if self.n < 2 or (self.mixture is None and self.n > size):
+            raise GanforgeError(f"-n must be between 2 and the data's size {size}, got {self.n}")
+        self.metrics = self._choose(metrics, features)
+        self.features, self.seed = features, seed
+        self.extract = feature_extractor(features) if self._needs_features else _raw
+        classifier = getattr(self.extract, "__self__", None)
+        self.classes = len(classifier.classes) if isinstance(classifier, TrainedClassifier) else 0
+        self._source = source
+        self._real: np.ndarray | None = None
+
+    def _choose(self, metrics: list[str] | None, features: str) -> list[str]:
+        has_classifier = features.startswith("classifier:")
+        chosen = list(metrics) if metrics else ["fd", "kid", "prdc"]
+        if not metrics and self.mixture is not None:
+            chosen.append("modes")
+        if not metrics and has_classifier:
+            chosen += ["classes", "cs"]
+        unknown = sorted(set(chosen) - set(METRICS))
+        if unknown:
+            raise GanforgeError(
+                f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}"
+            )
+        if {"classes", "cs"} & set(chosen) and not has_classifier:
+            raise GanforgeError("classes and cs need --features classifier:PATH")
+        if "modes" in chosen and self.mixture is None:
+            raise GanforgeError("modes needs a built-in mixture (ring or grid)")
+        return chosen
+
+    @property
+    def _needs_features(self) -> bool:
+        return bool({"fd", "kid", "prdc", "classes", "cs"} & set(self.metrics))
+
+    def numbers(self) -> list[str]:
+        """The numbers a call returns, ranked ones first per metric."""
+        return [k for m in self.metrics for k in KEYS[m]]
+
+    def _features_of(self, chunks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Features of the samples in ``chunks``, at most :data:`CHUNK` at a time."""
+        pieces = [c[i : i + CHUNK] for c in chunks for i in range(0, len(c), CHUNK)]
+        feats, probs = zip(*(self.extract(p) for p in pieces), strict=True)
+        return np.concatenate(feats), (None if probs[0] is None else np.concatenate(probs))
+
+    def real_features(self) -> np.ndarray:
+        """Features of the ``n`` real samples (computed on the first call)."""
+        if self._real is None:
+            real = self._source.reference(self.n, seed=self.seed)
+            self._real = self._features_of([real])[0]
+        return self._real
+
+    def __call__(self, gan: GAN) -> dict[str, Any]:
+        """The chosen metrics of ``n`` samples from ``gan`` (same seed, same samples)."""
+        chunks = list(gan.sample_chunks(self.n, seed=self.seed))
+        result: dict[str, Any] = {}
+        if "modes" in self.metrics:
+            result.update(mode_stats(np.concatenate(chunks), self.mixture))
+        if not self._needs_features:
+            return result
+        real_f = self.real_features()
+        fake_f, probs = self._features_of(chunks)
+        if "fd" in self.metrics:
+            result["fd"] = frechet_distance(real_f, fake_f)
+        if "kid" in self.metrics:
+            size = min(1000, self.n)
+            result["kid"], result["kid_std"] = kid(real_f, fake_f, subset_size=size, seed=self.seed)
+        if "prdc" in self.metrics:
+            result.update(prdc(real_f, fake_f, k=min(5, self.n - 1)))
+        if "classes" in self.metrics:
+            stats = label_stats(probs.argmax(1), self.classes)
+            result["classes"], result["class_kl"] = stats["classes"], stats["kl"]
+        if "cs" in self.metrics:
+            result["cs"] = classifier_score(probs)
+        return {k: result[k] for k in self.numbers()}
+
+
+def best_key(evaluator: Evaluator, name: str = "") -> str:
+    """The number that picks the best checkpoint: ``name``, or the chosen metrics' first
+    ranked key; a name the evaluation does not report is an error."""
+    if not name:
+        return evaluator.numbers()[0]
+    if name not in RANKED or name not in evaluator.numbers():
+        raise GanforgeError(
+            f"--best-metric {name!r} is not among the evaluated numbers "
+            f"({', '.join(k for k in evaluator.numbers() if k in RANKED)}); choose one of them "
+            "or add its metric to --eval-metrics"
+        )
+    return name
+
+
+def is_better(key: str, value: float, best: float | None) -> bool:
+    """Whether ``value`` of ``key`` beats ``best`` (NaN never does; anything beats None)."""
+    if value != value:  # NaN
+        return False
+    if best is None or best != best:
+        return True
+    return value < best if key in LOWER_IS_BETTER else value > best
 
 
 def evaluate(
@@ -57,12 +217,13 @@ def evaluate(
             ``modes`` on a known mixture and ``classes``, ``cs`` with a classifier).
         n: samples on each side (default: the data's size, at most 5,000; 2,500 on a
             mixture, the PacGAN protocol).
-        features: ``raw`` (pixels in [-1, 1] or points as they are) or ``classifier:PATH``.
+        features: ``raw`` (pixels in [-1, 1] or points as they are), ``classifier:PATH``
+            or ``inception[:PATH]``.
         data: the real data (default: the run's own data set, loaded as it was trained).
         seed: seed of the generated samples, the real subset and KID's subsets.
 
     Returns:
-        A dict of metric name to value (PRDC's four numbers under ``precision``,
+        ``n``, ``features`` and the metric values (PRDC's four numbers under ``precision``,
         ``recall``, ``density``, ``coverage``; ``modes`` gives ``modes``, ``hq``, ``rkl``).
     """
     cfg = gan.config_
@@ -72,45 +233,8 @@ def evaluate(
             "this run was trained on an in-memory array; pass the real data with --data PATH"
         )
     source = load_data(name, seed=seed, resolution=cfg.resolution, channels=cfg.channels)
-    mixture = source.mixture
-    size = len(source) or 2500
-    n = n or (2500 if mixture is not None else min(size, N_DEFAULT))
-    if n < 2 or (mixture is None and n > size):
-        raise GanforgeError(f"-n must be between 2 and the data's size {size}, got {n}")
-    classifier = None
-    if features.startswith("classifier:"):
-        classifier = TrainedClassifier.load(features.split(":", 1)[1])
-    chosen = metrics or ["fd", "kid", "prdc"]
-    if metrics is None and mixture is not None:
-        chosen.append("modes")
-    if metrics is None and classifier is not None:
-        chosen += ["classes", "cs"]
-    unknown = sorted(set(chosen) - set(METRICS))
-    if unknown:
-        raise GanforgeError(f"unknown metric(s) {', '.join(unknown)}; choose from {METRICS}")
-    if {"classes", "cs"} & set(chosen) and classifier is None:
-        raise GanforgeError("classes and cs need --features classifier:PATH")
-    if "modes" in chosen and mixture is None:
-        raise GanforgeError("modes needs a built-in mixture (ring or grid)")
-    real = source.reference(n, seed=seed)
-    fake = gan.sample(n, seed=seed)
-    real_f, _ = _features(real, features, classifier)
-    fake_f, probs = _features(fake, features, classifier)
-    result: dict[str, Any] = {"n": n, "features": features}
-    if "fd" in chosen:
-        result["fd"] = frechet_distance(real_f, fake_f)
-    if "kid" in chosen:
-        result["kid"], result["kid_std"] = kid(real_f, fake_f, subset_size=min(1000, n), seed=seed)
-    if "prdc" in chosen:
-        result.update(prdc(real_f, fake_f, k=min(5, n - 1)))
-    if "modes" in chosen:
-        result.update(mode_stats(fake, mixture))
-    if "classes" in chosen:
-        stats = label_stats(probs.argmax(1), len(classifier.classes))
-        result["classes"], result["class_kl"] = stats["classes"], stats["kl"]
-    if "cs" in chosen:
-        result["cs"] = classifier_score(probs)
-    return result
+    evaluator = Evaluator(source, metrics=metrics, n=n, features=features, seed=seed)
+    return {"n": evaluator.n, "features": features, **evaluator(gan)}
 
 
-__all__ = ["METRICS", "evaluate"]
+__all__ = ["METRICS", "Evaluator", "best_key", "evaluate", "feature_extractor", "is_better"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.checkpoint import (
+    BEST_FILE,
     checkpoint_path,
     list_checkpoints,
     load_checkpoint,
@@ -107,3 +108,34 @@ class RunDir:
             except GanforgeError:
                 continue  # a damaged newest file: fall back to the one before
         return None
+
+    def save_best(self, state: dict[str, Any]) -> Path:
+        """Writes (replaces) the best checkpoint, ``checkpoints/best.safetensors``."""
+        path = self.checkpoints / BEST_FILE
+        save_checkpoint(path, state)
+        return path
+
+    def best(self) -> dict[str, Any] | None:
+        """The best checkpoint's state, or None when the run has none."""
+        path = self.checkpoints / BEST_FILE
+        return load_checkpoint(path) if path.is_file() else None
+
+    def checkpoint(self, which: str = "latest") -> dict[str, Any]:
+        """The state of the ``latest`` or the ``best`` checkpoint; a clear error if missing."""
+        if which not in ("latest", "best"):
+            raise GanforgeError(f"unknown checkpoint {which!r}; choose latest or best")
+        if which == "best":
+            state = self.best()
+            if state is None:
+                raise GanforgeError(
+                    f"{self.path} has no best checkpoint; train it with --eval-every N "
+                    "(and --best-metric) or use the latest checkpoint"
+                )
+            return state
+        latest = self.latest()
+        if latest is None:
+            raise GanforgeError(
+                f"{self.path} has no readable checkpoint in checkpoints/; train it (again) "
+                "or resume it with --resume"
+            )
+        return latest[1]
