@@ -52,7 +52,8 @@ def test_train_writes_the_run_directory(ring_run):
         "step_000030.png",
     ]
     assert (out / "losses.png").read_bytes()[:4] == b"\x89PNG"
-    assert [p.name for p in (out / "checkpoints").iterdir()] == ["step_000030.safetensors"]
+    found = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert found == ["best.safetensors", "step_000030.safetensors"]  # best: by --eval-every
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv", ".png"])

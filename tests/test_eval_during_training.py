@@ -39,6 +39,7 @@ def test_is_better_follows_each_numbers_direction():
     assert is_better("coverage", 0.9, 0.8) and not is_better("coverage", 0.8, 0.9)
     assert is_better("rkl", 0.5, None) and is_better("rkl", 0.5, math.nan)
     assert not is_better("rkl", math.nan, 0.5) and not is_better("fd", 1.0, 1.0)
+    assert is_better("rkl", math.nan, None)  # the first evaluation is the best so far
 
 
 def test_metrics_logged_and_best_checkpoint_is_the_best_step(tmp_path):
@@ -47,7 +48,7 @@ def test_metrics_logged_and_best_checkpoint_is_the_best_step(tmp_path):
     evals = [r for r in _records(out) if "rkl" in r]
     assert [r["step"] for r in evals] == [50, 100, 150, 200]
     assert all({"modes", "hq", "rkl"} <= set(r) for r in evals)
-    finite = [r for r in evals if not math.isnan(r["rkl"])]
+    finite = [r for r in evals if not math.isnan(r["rkl"])] or evals[:1]
     expected = min(finite, key=lambda r: r["rkl"])  # the first of equals wins
     assert gan.best_ == {"metric": "rkl", "value": expected["rkl"], "step": expected["step"]}
     best = _best(out)

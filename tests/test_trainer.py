@@ -178,8 +178,28 @@ def test_step_runs_n_critic_then_generator_and_counts():
 
 def test_step_returns_floats():
     stats = _trainer().step(_real())
-    assert set(stats) == {"d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake", "g_loss"}
+    names = {"d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake", "d_grad_norm"}
+    assert set(stats) == names | {"g_loss", "g_grad_norm"}
     assert all(isinstance(v, float) for v in stats.values())
+
+
+def test_gradient_norms_are_the_norms_of_all_gradients_before_the_update():
+    tr = _trainer()
+    seen = {}
+
+    def record(name, module):
+        def step(*args, **kwargs):
+            grads = [p.grad.flatten() for p in module.parameters() if p.grad is not None]
+            seen[name] = torch.cat(grads).norm().item()
+
+        return step
+
+    tr.g_optimizer.step = record("g", tr.generator)  # called right before the weights change
+    tr.d_optimizer.step = record("d", tr.discriminator)
+    d_stats = tr.discriminator_step(_real())
+    g_stats = tr.generator_step(32)
+    assert d_stats["d_grad_norm"] == pytest.approx(seen["d"], rel=1e-5)
+    assert g_stats["g_grad_norm"] == pytest.approx(seen["g"], rel=1e-5)
 
 
 def test_step_rejects_wrong_number_of_batches():
@@ -395,3 +415,63 @@ def test_resume_keeps_channels_last_moments_aligned_for_fused_adam():
     b.step(real)
     _assert_bitwise_equal(_snapshot(a.generator), b.generator)
     _assert_bitwise_equal(_snapshot(a.discriminator), b.discriminator)
+
+
+def test_label_smoothing_closed_forms():
+    from ganforge.losses import label_smoothing
+
+    r, f = torch.tensor([0.3, -1.2, 2.0]), torch.tensor([-0.5, 0.7])
+    bce = label_smoothing("nonsaturating", 0.1).d_loss(real=r, fake=f)
+    p = torch.sigmoid(r)
+    expected = -(0.9 * torch.log(p) + 0.1 * torch.log(1 - p)).mean()
+    expected += -torch.log(1 - torch.sigmoid(f)).mean()
+    torch.testing.assert_close(bce, expected)
+    ls = label_smoothing("least-squares", 0.2).d_loss(real=r, fake=f)
+    torch.testing.assert_close(ls, 0.5 * ((r - 0.8) ** 2).mean() + 0.5 * (f**2).mean())
+    assert label_smoothing("minimax", 0.1).g_loss is LOSSES["minimax"].g_loss
+    with pytest.raises(GanforgeError, match="needs a loss with targets"):
+        label_smoothing("hinge", 0.1)
+    with pytest.raises(GanforgeError, match=r"\[0, 0.5\)"):
+        label_smoothing("minimax", 0.6)
+
+
+def test_d_l2_adds_two_lambda_w_to_the_weight_gradient():
+    lam, lr = 0.05, 0.1
+    trainers = [_trainer(d_l2=d) for d in (0.0, lam)]
+    for tr in trainers:
+        tr.d_optimizer = torch.optim.SGD(tr.discriminator.parameters(), lr=lr)
+    before = copy.deepcopy(trainers[0].discriminator.state_dict())
+    stats = [tr.discriminator_step(_real()) for tr in trainers]
+    plain, penalised = (dict(tr.discriminator.named_parameters()) for tr in trainers)
+    weights = {k: v for k, v in before.items() if k in plain and v.dim() > 1}
+    for name, w0 in weights.items():  # SGD: the difference is -lr * 2λ w0
+        torch.testing.assert_close(penalised[name] - plain[name], -lr * 2 * lam * w0)
+    biases = [k for k in plain if before[k].dim() == 1]
+    assert biases and all(torch.equal(plain[k], penalised[k]) for k in biases)
+    l2 = lam * sum(w.square().sum() for w in weights.values())
+    assert stats[1]["penalty"] - stats[0]["penalty"] == pytest.approx(float(l2), rel=1e-5)
+
+
+def test_unrolled_generator_learns_against_the_future_discriminator_and_restores_it():
+    unrolled = _trainer(unrolled_steps=3, seed=5)
+    reference = _trainer(seed=5)  # the same, doing the 3 updates for real
+    real = _real()
+    for tr in (unrolled, reference):
+        tr.discriminator_step(real)
+    d_before = _snapshot(unrolled.discriminator)
+    grads = [p.grad.clone() for p in unrolled.discriminator.parameters()]
+    opt_before = copy.deepcopy(unrolled.d_optimizer.state_dict())
+    unrolled.generator_step(32)
+    for _ in range(3):
+        reference.discriminator_step(real)
+    reference.generator_step(32)
+    for a, b in zip(unrolled.generator.parameters(), reference.generator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    _assert_bitwise_equal(d_before, unrolled.discriminator)  # put back exactly
+    for p, g in zip(unrolled.discriminator.parameters(), grads, strict=True):
+        assert torch.equal(p.grad, g)
+    after = unrolled.d_optimizer.state_dict()
+    for key, state in opt_before["state"].items():
+        for name, value in state.items():
+            assert torch.equal(torch.as_tensor(after["state"][key][name]), torch.as_tensor(value))
+    assert unrolled.num_d_updates == 1

@@ -14,14 +14,30 @@ from tqdm.auto import tqdm
 
 from ganforge import __version__
 from ganforge.augment import DiffAugment
+from ganforge.checkpoint import checkpoint_path
 from ganforge.config import TrainConfig, make_config
 from ganforge.data import Source, data_kind, load_data
 from ganforge.data.images import to_uint8
+from ganforge.distributed import (
+    Dist,
+    Shard,
+    any_rank,
+    barrier,
+    broadcast,
+    broadcast_buffers,
+    ddp,
+    gather,
+    mean_over_ranks,
+    rank_seed,
+    setup,
+    sync_batchnorm,
+)
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError
 from ganforge.evaluate import Evaluator, best_key, is_better
 from ganforge.loop import SHOWN, Meter, TrainingInterrupted, sigint_flag
 from ganforge.losses import realness
+from ganforge.metrics import mode_stats
 from ganforge.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganforge.noise import Noise
 from ganforge.plots import image_grid, loss_plot, save_picture, scatter_plot
@@ -48,8 +64,34 @@ RUN_CONTROL = {
     "drs_quantile",
     "on_nonfinite",
     "compile",
+    "dist_timeout",
+    "tensorboard",
 }
 N_GRID = 64  # pictures in a sample grid
+
+
+N_SPREAD = 256  # samples whose spread gives the diversity signal
+N_COVER = 1000  # samples whose modes give the coverage signal
+
+
+def _summary_writer() -> type:
+    """TensorBoard's ``SummaryWriter``; a clear error when the package is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise GanforgeError(
+            "--tensorboard needs the tensorboard package; install it with "
+            "pip install 'ganforge[tensorboard]' (or pip install tensorboard)"
+        ) from None
+    return SummaryWriter
+
+
+def _spread(x: np.ndarray) -> float:
+    """Mean pairwise Euclidean distance of samples (pictures as pixels in [-1, 1])."""
+    flat = torch.as_tensor(x.reshape(len(x), -1), dtype=torch.float64)
+    if x.dtype == np.uint8:
+        flat = flat / 127.5 - 1
+    return float(torch.pdist(flat).mean())
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,12 +131,22 @@ def _networks(
     return generator, discriminator, False
 
 
-def build_trainer(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device) -> Trainer:
-    """Networks, noise, optimizers, EMA and trainer for data of ``shape`` (one sample)."""
+def build_trainer(
+    cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, job: Dist | None = None
+) -> Trainer:
+    """Networks, noise, optimizers, EMA and trainer for data of ``shape`` (one sample).
+
+    In a ``torchrun`` job (``job``), the noise and the trainer's own draws are seeded per
+    rank and both networks train through DistributedDataParallel.
+    """
+    job = job or Dist()
     net_seed, noise_seed, _, trainer_seed = _seeds(cfg.seed)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(net_seed)  # weight initialisation
+        torch.manual_seed(net_seed)  # weight initialisation, the same on every rank
         generator, discriminator, conv = _networks(cfg, tuple(shape))
+    if cfg.sync_bn:
+        generator = sync_batchnorm(generator, device)
+        discriminator = sync_batchnorm(discriminator, device)
     layout = torch.channels_last if conv and cfg.channels_last else torch.contiguous_format
     generator.to(device, memory_format=layout)
     discriminator.to(device, memory_format=layout)
@@ -108,10 +160,10 @@ def build_trainer(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device
         fused = device.type in ("cpu", "cuda")
         return torch.optim.Adam(module.parameters(), lr, (cfg.beta1, cfg.beta2), fused=fused)
 
-    return Trainer(
+    trainer = Trainer(
         generator,
         discriminator,
-        noise=Noise(cfg.latent_dim, cfg.noise, seed=noise_seed, device=device),
+        noise=Noise(cfg.latent_dim, cfg.noise, seed=rank_seed(noise_seed, job.rank), device=device),
         loss=cfg.loss,
         g_optimizer=adam(generator, cfg.lr_g),
         d_optimizer=adam(discriminator, cfg.lr_d),
@@ -128,8 +180,14 @@ def build_trainer(cfg: TrainConfig, shape: tuple[int, ...], device: torch.device
         instance_noise=cfg.instance_noise,
         precision=cfg.precision,
         on_nonfinite=cfg.on_nonfinite,
-        seed=trainer_seed,
+        label_smoothing=cfg.label_smoothing,
+        d_l2=cfg.d_l2,
+        unrolled_steps=cfg.unrolled_steps,
+        seed=rank_seed(trainer_seed, job.rank),
     )
+    if job.active:
+        trainer.wrap(lambda module: ddp(module, device))
+    return trainer
 
 
 class GAN:
@@ -171,6 +229,7 @@ class GAN:
     ) -> GAN:
         """Trains; with ``out``, writes a run directory as it goes. Returns ``self``."""
         cfg = self.get_config(X)
+        job, device = setup(resolve_device(cfg.device), cfg.dist_timeout)
         data = X if X is not None else (self.data if self.data is not None else cfg.data)
         source = load_data(
             data,
@@ -180,12 +239,13 @@ class GAN:
             hflip=cfg.hflip,
             skip_bad_files=cfg.skip_bad_files,
         )
+        if job.active:
+            source = Shard(source, job)
         source.check_batch_size(cfg.batch_size)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        device = resolve_device(cfg.device)
-        trainer = build_trainer(cfg, source.shape, device)
-        self.config_, self.trainer_, self.source_ = cfg, trainer, source
+        trainer = build_trainer(cfg, source.shape, device, job)
+        self.config_, self.trainer_, self.source_, self.dist_ = cfg, trainer, source, job
         self.data_info_ = self._data_info(source)
         self.shift_ = getattr(source, "shift", None)
         self.scale_ = getattr(source, "scale", None)
@@ -193,13 +253,34 @@ class GAN:
         run = RunDir(out) if out is not None else None
         self.best_: dict[str, Any] | None = None
         self._evaluator = self._make_evaluator() if run is not None and cfg.eval_every else None
+        if cfg.tensorboard:
+            _summary_writer()  # a missing package fails here, before anything is written
         start = 0
         if run is not None:
-            run.prepare(resume=resume, overwrite=overwrite)
+            self._prepare(run, resume, overwrite)
             start = self._resume(run) if resume else 0
-            run.write_config(self._info())
+            if job.is_main:
+                run.write_config(self._info())
+        if job.active and job.is_main and progress:
+            tqdm.write(
+                f"{job.world} processes ({job.backend}): batch {cfg.batch_size} per process, "
+                f"{cfg.batch_size * job.world} in all"
+            )
         self._train(start, run, progress)
         return self
+
+    def _prepare(self, run: RunDir, resume: bool, overwrite: bool) -> None:
+        """Rank 0 creates (or checks) the run directory; every rank learns how that went."""
+        job = self.dist_
+        problem = None
+        if job.is_main:
+            try:
+                run.prepare(resume=resume, overwrite=overwrite)
+            except GanforgeError as e:
+                problem = str(e)
+        problem = broadcast(problem, job)
+        if problem is not None:
+            raise GanforgeError(problem)
 
     def _dry_run(self) -> None:
         """Both networks once on a batch of the data's shape, before anything is written."""
@@ -222,14 +303,16 @@ class GAN:
         self._best_key = best_key(evaluator, cfg.best_metric)
         return evaluator
 
-    def _evaluate(self, step: int, run: RunDir) -> dict[str, Any]:
+    def _evaluate(
+        self, step: int, run: RunDir, ranks: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """Scores the generator; a new best by ``--best-metric`` replaces the best checkpoint."""
         assert self._evaluator is not None
         scores = self._evaluator(self)
         key = self._best_key
         if is_better(key, scores[key], None if self.best_ is None else self.best_["value"]):
             self.best_ = {"metric": key, "value": scores[key], "step": step}
-            run.save_best(self._state())
+            run.save_best(self._state(ranks))
         return scores
 
     def _to_device(self, x: Tensor) -> Tensor:
@@ -245,6 +328,13 @@ class GAN:
             run.truncate_metrics(0)
             return 0
         step, state = latest
+        world = int(state.get("world", 1))
+        if world != self.dist_.world:
+            raise GanforgeError(
+                f"{run.path} was trained by {world} process(es) and cannot continue on "
+                f"{self.dist_.world}; resume it with torchrun --nproc_per_node {world} "
+                "(in all) or start a new --out"
+            )
         saved = {k: v for k, v in state["config"].items() if k not in RUN_CONTROL}
         now = {k: v for k, v in self.config_.to_dict().items() if k not in RUN_CONTROL}
         if saved != now:
@@ -259,10 +349,15 @@ class GAN:
             )
         self.trainer_.load_state_dict(state["trainer"])
         self.source_.load_state_dict(state["data"])
+        if world > 1:  # this rank's own random streams
+            mine = state["ranks"][self.dist_.rank]
+            self.trainer_.noise.load_state_dict(mine["noise"])
+            self.trainer_.rng.set_state(mine["rng"].cpu())
         best = state.get("best")
         if self._evaluator is not None and best and best["metric"] == self._best_key:
             self.best_ = best
-        run.truncate_metrics(step)
+        if self.dist_.is_main:
+            run.truncate_metrics(step)
         return step
 
     @staticmethod
@@ -286,10 +381,32 @@ class GAN:
         return self.data_info_["kind"] == "pictures"
 
     def _info(self) -> dict[str, Any]:
-        return {"config": self.config_.to_dict(), "data": self.data_info_, "version": __version__}
+        info = {"config": self.config_.to_dict(), "data": self.data_info_, "version": __version__}
+        job = self.dist_
+        if job.active:
+            batch = self.config_.batch_size
+            info["distributed"] = {
+                "world_size": job.world,
+                "backend": job.backend,
+                "batch_per_process": batch,
+                "batch": batch * job.world,
+            }
+        return info
 
-    def _state(self) -> dict[str, Any]:
+    def _rank_states(self) -> list[dict[str, Any]] | None:
+        """Every rank's own random streams, gathered (all ranks must call it together)."""
+        if not self.dist_.active:
+            return None
+        trainer = self.trainer_
+        return gather(
+            {"noise": trainer.noise.state_dict(), "rng": trainer.rng.get_state()}, self.dist_
+        )
+
+    def _state(self, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The whole training state; ``ranks``: the random streams of every rank."""
+        parallel = {"world": len(ranks), "ranks": ranks} if ranks else {}
         return {
+            **parallel,
             "trainer": self.trainer_.state_dict(),
             "data": self.source_.state_dict(),
             **({"shift": self.shift_, "scale": self.scale_} if self.shift_ is not None else {}),
@@ -299,16 +416,18 @@ class GAN:
         }
 
     def _train(self, start: int, run: RunDir | None, progress: bool) -> None:
-        cfg, trainer, source = self.config_, self.trainer_, self.source_
+        cfg, trainer, source, job = self.config_, self.trainer_, self.source_, self.dist_
         pictures = self.is_pictures
-        reference = (
-            source.reference(1000, seed=cfg.seed) if run is not None and not pictures else None
-        )
+        writes = run is not None and job.is_main  # only rank 0 writes
+        reference = source.reference(1000, seed=cfg.seed) if writes and not pictures else None
         meter = Meter()
+        board = None
+        if writes and cfg.tensorboard:  # events after the resumed step are dropped
+            board = _summary_writer()(str(run.path / "tensorboard"), purge_step=start + 1)
         bar = tqdm(
             total=cfg.steps,
             initial=start,
-            disable=not progress,
+            disable=not progress or not job.is_main,
             unit="step",
             desc=f"train {source.name}",
             dynamic_ncols=True,
@@ -328,29 +447,68 @@ class GAN:
                 bar.update(1)
                 record = meter.flush() if step % cfg.log_every == 0 or step == cfg.steps else {}
                 if record:
+                    record = mean_over_ranks(record, job)
                     record["skipped"] = trainer.num_skipped
                     bar.set_postfix({k: f"{record[k]:.3f}" for k in SHOWN}, refresh=False)
-                stop = interrupted() and step < cfg.steps
+                stop = any_rank(interrupted() and step < cfg.steps, job)
                 if run is None:
                     if stop:
                         raise TrainingInterrupted(step, None)
                     continue
-                if self._evaluator is not None and step % cfg.eval_every == 0:
-                    record.update(self._evaluate(step, run))
+                evaluate = self._evaluator is not None and step % cfg.eval_every == 0
+                save = (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps
+                ranks = self._rank_states() if evaluate or save or stop else None
+                if not job.is_main:
+                    if stop:
+                        raise TrainingInterrupted(step, checkpoint_path(run.checkpoints, step))
+                    continue
+                if record:
+                    record.update(self._signals())
+                if evaluate:
+                    record.update(self._evaluate(step, run, ranks))
                 if record:
                     run.append_metrics({"step": step, **record})
+                    if board is not None:
+                        for key, value in record.items():
+                            board.add_scalar(key, value, step)
                 if cfg.sample_every and step % cfg.sample_every == 0:
                     self._picture(run.samples / f"step_{step:06d}.png", reference, f"step {step}")
-                if (cfg.ckpt_every and step % cfg.ckpt_every == 0) or step == cfg.steps or stop:
-                    path = run.save(step, self._state(), cfg.ckpt_keep)
+                if save or stop:
+                    path = run.save(step, self._state(ranks), cfg.ckpt_keep)
                     if stop:
                         raise TrainingInterrupted(step, path)
-        if run is not None:
+        if board is not None:
+            board.close()
+        self._share_buffers()
+        if writes:
             self._picture(run.samples / "final.png", reference, f"final (step {cfg.steps})")
             if pictures:
                 walk = image_grid(self.interpolate(rows=8, steps=10), ncol=10)
                 save_picture(run.samples / "interpolation.png", walk)
             loss_plot(run.path / "losses.png", run.read_metrics())
+        barrier(job)
+
+    def _signals(self) -> dict[str, float]:
+        """Health signals of the generator at a log step: the spread of a fixed batch of its
+        samples against real ones (``diversity``, 1 = as spread as the data) and, on a known
+        mixture, the modes a fixed batch hits."""
+        seed = self.config_.seed + 1  # fixed noise, apart from the run's own samples
+        if not hasattr(self, "_real_spread"):
+            self._real_spread = _spread(self.source_.reference(N_SPREAD, seed=seed))
+        fake = self.sample(N_SPREAD, seed=seed)
+        signals = {"diversity": _spread(fake) / max(self._real_spread, 1e-12)}
+        mixture = self.source_.mixture
+        if mixture is not None:
+            modes = mode_stats(self.sample(N_COVER, seed=seed), mixture)["modes"]
+            signals.update(modes_covered=modes, modes_total=len(mixture.means))
+        return signals
+
+    def _share_buffers(self) -> None:
+        """Every rank ends with rank 0's buffers (each rank's last BatchNorm statistics came
+        from its own batch), so that all ranks hold the same model."""
+        trainer = self.trainer_
+        for module in (trainer.generator, trainer.discriminator, trainer.sampling_generator):
+            broadcast_buffers(module, self.dist_)
 
     def _picture(self, path: Path, reference: np.ndarray | None, title: str) -> None:
         """A grid of pictures from fixed noise, or a scatter plot of points over real ones."""
@@ -453,4 +611,5 @@ class GAN:
         gan.shift_, gan.scale_ = state.get("shift"), state.get("scale")
         gan.data_info_ = data
         gan.best_ = state.get("best")
+        gan.dist_ = Dist()
         return gan

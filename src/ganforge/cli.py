@@ -7,6 +7,7 @@ in one place. Exit codes: 0 success, 2 bad input or usage (one line on stderr), 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import MISSING, fields
@@ -178,11 +179,35 @@ def build_parser() -> argparse.ArgumentParser:
         "--channels", default="auto", choices=("auto", "gray", "rgb"), help="colour channels"
     )
     classify.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+    report = sub.add_parser(
+        "report",
+        help="write the run's report.html: curves, metrics, samples, findings, config",
+        description="Write one self-contained HTML page about a run (RUN/report.html by "
+        "default, replaced each time): loss, accuracy and gradient-norm curves, metrics over "
+        "time, sample pictures over time, the doctor's findings and the configuration.",
+    )
+    report.add_argument("run", type=Path, help="run directory written by `ganforge train`")
+    report.add_argument(
+        "-o", "--output", type=Path, default=None, help="output file (default: RUN/report.html)"
+    )
+    report.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="explain what went wrong in a run, and what to try",
+        description="Read a run's training signals and list the problems the course names "
+        "(vanishing gradients, mode collapse, failure to converge, non-finite values, "
+        "fleeting convergence): where each began, the evidence, and the remedies.",
+    )
+    doctor.add_argument("run", type=Path, help="run directory written by `ganforge train`")
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
     return parser
 
 
 def _train(args: argparse.Namespace) -> None:
-    from ganforge.api import GAN
+    from ganforge.api import GAN, resolve_device
+    from ganforge.distributed import broadcast, setup
 
     options = read_config_file(args.config) if args.config else {}
     options.update(
@@ -193,6 +218,8 @@ def _train(args: argparse.Namespace) -> None:
     if out is None:
         stem = Path(cfg.data).stem if cfg.data not in PRESETS else cfg.data
         out = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    job, _ = setup(resolve_device(cfg.device), cfg.dist_timeout)  # under torchrun: join
+    out = broadcast(out, job)  # rank 0's folder name for every rank
     gan = GAN(**options)
     try:
         gan.fit(out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
@@ -200,6 +227,8 @@ def _train(args: argparse.Namespace) -> None:
         found = list_checkpoints(Path(out) / "checkpoints")
         kept = f"; the last good checkpoint is {found[-1][1]}" if found else ""
         raise TrainingFailed(f"{e}{kept}") from None
+    if not job.is_main:
+        return
     skipped = getattr(gan.source_, "skipped", [])
     if skipped:
         print(f"skipped {len(skipped)} unreadable image file(s), e.g. {skipped[0]}")
@@ -311,6 +340,27 @@ def _train_classifier(args: argparse.Namespace) -> None:
     )
 
 
+def _report(args: argparse.Namespace) -> None:
+    from ganforge.report import write_report
+
+    print(f"wrote {write_report(args.run, args.output, overwrite=args.overwrite)}")
+
+
+def _doctor(args: argparse.Namespace) -> None:
+    import json
+
+    from ganforge.health import doctor, findings_json, format_findings
+
+    findings = doctor(args.run)
+    print(json.dumps(findings_json(findings), indent=2) if args.json else format_findings(findings))
+
+
+def _rank_tag() -> str:
+    """``[rank N] `` on the processes of a torchrun job other than rank 0, else nothing."""
+    rank = os.environ.get("RANK", "0")
+    return f"[rank {rank}] " if rank != "0" and os.environ.get("WORLD_SIZE", "1") != "1" else ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     parser = build_parser()
@@ -321,12 +371,14 @@ def main(argv: list[str] | None = None) -> int:
             "sample": _sample,
             "eval": _eval,
             "train-classifier": _train_classifier,
+            "report": _report,
+            "doctor": _doctor,
         }
         commands[args.command](args)
     except GanforgeError as e:
         if args.debug:
             raise
-        print(f"ganforge: error: {e}", file=sys.stderr)
+        print(f"ganforge: error: {_rank_tag()}{e}", file=sys.stderr)
         return 2
     except TrainingFailed as e:
         print(f"ganforge: error: {e}", file=sys.stderr)

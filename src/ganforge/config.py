@@ -22,9 +22,9 @@ class TrainConfig:
 
     data: str = _opt(
         "mnist",
-        "built-in data set (ring, grid, digits, mnist) or a path: a folder of images, "
-        "MNIST-format IDX files, .npy/.npz arrays (uint8 (N, H, W, C) pictures or (N, d) "
-        "points), or a .csv point set",
+        "built-in data set (ring, grid, digits, mnist, stacked-mnist) or a path: a folder of "
+        "images, MNIST-format IDX files, .npy/.npz arrays (uint8 (N, H, W, C) pictures or "
+        "(N, d) points), or a .csv point set",
     )
     steps: int = _opt(6000, "number of steps (generator updates)")
     batch_size: int = _opt(256, "samples per batch, real and generated alike")
@@ -89,6 +89,13 @@ class TrainConfig:
     )
     channels_last: bool = _opt(True, "pictures: channels-last memory layout for convolutions")
     compile: bool = _opt(False, "compile both networks with torch.compile")
+    label_smoothing: float = _opt(
+        0.0, "one-sided label smoothing: D's target for real data is 1 - this (0 = off)"
+    )
+    d_l2: float = _opt(0.0, "weight of an L2 penalty on the discriminator's weights (0 = off)")
+    unrolled_steps: int = _opt(
+        0, "unrolled GAN: the generator learns against D after k more updates (0 = off)"
+    )
     r1_gamma: float = _opt(0.1, "R1 penalty weight gamma on real data (0 = off)")
     r1_every: int = _opt(4, "apply R1 every k discriminator updates, weighted by k (lazy R1)")
     ema_decay: float = _opt(
@@ -106,6 +113,9 @@ class TrainConfig:
     )
     seed: int = _opt(0, "seed of every random draw")
     log_every: int = _opt(100, "steps between metrics.jsonl lines")
+    tensorboard: bool = _opt(
+        False, "also log every metrics.jsonl number to RUN/tensorboard/ (TensorBoard events)"
+    )
     ckpt_every: int = _opt(1000, "steps between checkpoints (0 = only the final one)")
     ckpt_keep: int = _opt(3, "periodic checkpoints to keep")
     eval_every: int = _opt(
@@ -129,6 +139,12 @@ class TrainConfig:
     )
     sample_every: int = _opt(1000, "steps between sample plots in samples/ (0 = only the final)")
     device: str = _opt("auto", "where to train", ("auto", "cpu", "cuda"))
+    sync_bn: bool = _opt(
+        False, "under torchrun: BatchNorm statistics over all processes (SyncBatchNorm; CUDA)"
+    )
+    dist_timeout: int = _opt(
+        600, "under torchrun: seconds a process waits for the others before the job fails"
+    )
     threads: int = _opt(0, "CPU threads for PyTorch (0 = PyTorch's default)")
 
     def validate(self) -> TrainConfig:
@@ -145,6 +161,7 @@ class TrainConfig:
             "n_critic",
             "log_every",
             "ckpt_keep",
+            "dist_timeout",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -156,6 +173,13 @@ class TrainConfig:
         for name in ("ckpt_every", "eval_every", "eval_n", "sample_every", "threads"):
             if getattr(self, name) < 0:
                 raise GanforgeError(f"--{name.replace('_', '-')} must be 0 or more")
+        for name in ("d_l2", "unrolled_steps"):
+            if getattr(self, name) < 0:
+                raise GanforgeError(f"--{name.replace('_', '-')} must be 0 or more")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise GanforgeError(
+                f"--label-smoothing must be in [0, 0.5), got {self.label_smoothing}"
+            )
         if not 0 <= self.ema_decay < 1:
             raise GanforgeError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if not 0 <= self.lr_decay_start < 1:
@@ -215,6 +239,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "grid": {},
     "digits": {"g_width": 64, "d_width": 64, "g_depth": 2, "d_depth": 2},
     "mnist": {"steps": 8000},
+    # PacGAN's packing of two pictures keeps the 1,000 digit triples balanced
+    "stacked-mnist": {"pack": 2, "steps": 20000},
 }
 
 

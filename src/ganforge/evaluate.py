@@ -192,10 +192,13 @@ def best_key(evaluator: Evaluator, name: str = "") -> str:
 
 
 def is_better(key: str, value: float, best: float | None) -> bool:
-    """Whether ``value`` of ``key`` beats ``best`` (NaN never does; anything beats None)."""
+    """Whether ``value`` of ``key`` beats ``best``: anything beats no best yet (so the first
+    evaluation always keeps a checkpoint), a number beats NaN, NaN beats nothing else."""
+    if best is None:
+        return True
     if value != value:  # NaN
         return False
-    if best is None or best != best:
+    if best != best:
         return True
     return value < best if key in LOWER_IS_BETTER else value > best
 

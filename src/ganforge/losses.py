@@ -8,7 +8,7 @@ arguments and returns a scalar mean over the batch. ``s`` below is softplus, so 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -92,6 +92,43 @@ LOSSES: dict[str, Loss] = {
 }
 
 
+SMOOTHABLE = ("minimax", "nonsaturating", "least-squares")
+
+
+def label_smoothing(loss: str | Loss, amount: float) -> Loss:
+    """``loss`` with one-sided label smoothing: the discriminator's target for real data is
+    ``1 - amount`` instead of 1 (generated data keep target 0), so it is never rewarded for
+    certainty about real samples.
+
+    Binary cross-entropy becomes ``(1 - a)·s(-r) + a·s(r) + s(f)``, least squares
+    ``½(r - (1 - a))² + ½f²``; the generator's loss is unchanged. Only the target-based
+    losses (:data:`SMOOTHABLE`) have labels to smooth.
+    """
+    loss = get_loss(loss)
+    if not 0 <= amount < 0.5:
+        raise GanforgeError(f"--label-smoothing must be in [0, 0.5), got {amount}")
+    if amount == 0:
+        return loss
+    if loss.name not in SMOOTHABLE:
+        raise GanforgeError(
+            f"--label-smoothing needs a loss with targets ({', '.join(SMOOTHABLE)}), not "
+            f"{loss.name}; drop it or change --loss"
+        )
+    target = 1.0 - amount
+    if loss.name == "least-squares":
+
+        def d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
+            return 0.5 * (real - target).square().mean() + 0.5 * fake.square().mean()
+
+    else:
+
+        def d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
+            bce_real = target * F.softplus(-real) + amount * F.softplus(real)
+            return bce_real.mean() + F.softplus(fake).mean()
+
+    return replace(loss, d_loss=d_loss)
+
+
 def get_loss(name: str | Loss) -> Loss:
     """Looks a loss up by name; an unknown name lists the valid ones."""
     if isinstance(name, Loss):
@@ -124,4 +161,13 @@ def realness(logits: Tensor) -> Tensor:
     return logits.reshape(logits.shape[0])
 
 
-__all__ = ["LOSSES", "Loss", "d_loss", "g_loss", "get_loss", "realness"]
+__all__ = [
+    "LOSSES",
+    "SMOOTHABLE",
+    "Loss",
+    "d_loss",
+    "g_loss",
+    "get_loss",
+    "label_smoothing",
+    "realness",
+]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 
 
@@ -83,3 +85,49 @@ def save_picture(path: Path, picture: np.ndarray) -> None:
     """Writes a uint8 ``(H, W, C)`` picture (C = 1 or 3) to ``path`` through Pillow."""
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(path)
+
+
+def figure_png(fig: Figure) -> bytes:
+    """A matplotlib figure as PNG bytes, drawn in memory (nothing touches the disk)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def curves_png(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str,
+    *,
+    ylabel: str = "",
+    hline: float | None = None,
+    ylim: tuple[float, float] | None = None,
+    size: tuple[float, float] = (5.0, 3.0),
+) -> bytes:
+    """Lines ``label -> (steps, values)`` against the step, as PNG bytes.
+
+    NaN and infinite values leave gaps; every point is marked, so that a series with one
+    value still shows. Labels are drawn as plain text (a ``$`` starts no formula).
+    """
+    fig = Figure(figsize=size, dpi=100)
+    ax = fig.add_subplot()
+    for label, (steps, values) in series.items():
+        y = np.asarray(values, dtype=float)
+        y[~np.isfinite(y)] = np.nan
+        ax.plot(steps, y, marker="o", markersize=2.5, lw=1.2, label=_plain(label))
+    if hline is not None:
+        ax.axhline(hline, color="grey", lw=0.8, ls="--")
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.set_title(_plain(title), fontsize=10)
+    ax.set_xlabel("step")
+    ax.set_ylabel(_plain(ylabel))
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return figure_png(fig)
+
+
+def _plain(text: str) -> str:
+    """Text that matplotlib draws as it is (a ``$`` would otherwise start mathtext)."""
+    return text.replace("$", r"\$")

@@ -17,7 +17,15 @@ from ganforge.checkpoint import (
 )
 from ganforge.errors import GanforgeError
 
-RUN_FILES = ("config.json", "metrics.jsonl", "checkpoints", "samples", "losses.png", "report.html")
+RUN_FILES = (
+    "config.json",
+    "metrics.jsonl",
+    "checkpoints",
+    "samples",
+    "losses.png",
+    "report.html",
+    "tensorboard",
+)
 
 
 class RunDir:

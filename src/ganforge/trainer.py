@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import Tensor, nn
 
+from ganforge import losses
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError, NonFiniteError
-from ganforge.losses import Loss, get_loss, realness
+from ganforge.losses import Loss, realness
 from ganforge.noise import Noise
 from ganforge.penalties import clip_weights, gradient_penalty, r1_penalty
 
@@ -106,6 +108,15 @@ class Trainer:
             discriminator (the course's remedy; the training loop may anneal it).
         precision: ``"fp32"``; ``"bf16"`` autocast (CPU and CUDA); ``"fp16"`` autocast with
             a gradient scaler per network (CUDA only).
+        label_smoothing: one-sided label smoothing: the discriminator's target for real data
+            is ``1 - label_smoothing`` (losses with targets only).
+        d_l2: weight λ of an L2 penalty ``λ·Σ‖w‖²`` on the discriminator's weights (not its
+            biases), added to its loss in the same backward pass.
+        unrolled_steps: k > 0 makes each generator update learn against the discriminator
+            as it will be after k more updates (unrolled GAN): k discriminator updates on
+            the step's last real batch, the generator update, then the discriminator is
+            put back bitwise (weights, buffers, gradients, optimizer state). This is the
+            first-order form: no gradient flows through the k updates themselves.
         seed: seed of the trainer's own random draws (gradient-penalty mixing weights,
             augmentation, instance noise).
     """
@@ -131,6 +142,9 @@ class Trainer:
         instance_noise: float = 0.0,
         precision: str = "fp32",
         on_nonfinite: str = "stop",
+        label_smoothing: float = 0.0,
+        d_l2: float = 0.0,
+        unrolled_steps: int = 0,
         seed: int = 0,
     ) -> None:
         if on_nonfinite not in ("stop", "skip"):
@@ -139,6 +153,10 @@ class Trainer:
             raise GanforgeError(
                 f"n_critic, g_steps and r1_every must be at least 1, "
                 f"got {n_critic}, {g_steps} and {r1_every}"
+            )
+        if d_l2 < 0 or unrolled_steps < 0:
+            raise GanforgeError(
+                f"d_l2 and unrolled_steps must be 0 or more, got {d_l2} and {unrolled_steps}"
             )
         if precision not in PRECISIONS:
             raise GanforgeError(
@@ -149,7 +167,10 @@ class Trainer:
         self.generator = generator
         self.discriminator = discriminator
         self.noise = noise
-        self.loss = get_loss(loss)
+        self.loss = losses.label_smoothing(loss, float(label_smoothing))
+        self.d_l2 = d_l2
+        self.unrolled_steps = unrolled_steps
+        self._last_real: Tensor | None = None  # the unrolled updates train on it
         self.g_optimizer = g_optimizer or _dcgan_adam(generator)
         self.d_optimizer = d_optimizer or _dcgan_adam(discriminator)
         self.n_critic = n_critic
@@ -171,6 +192,28 @@ class Trainer:
         self.num_skipped = 0
         self.rng = torch.Generator(noise.device).manual_seed(seed)
         self.num_steps = 0
+        self._wrapped: tuple[nn.Module, nn.Module] | None = None  # see wrap()
+
+    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
+        """Trains each network through ``wrapper(network)``, e.g. DistributedDataParallel.
+
+        The wrapped generator makes the batches that the generator update learns from,
+        and the wrapped discriminator judges in the discriminator update; everywhere else
+        (the frozen discriminator in the generator step, the generator's output for the
+        discriminator step, sampling) the bare networks run, so a wrapper that averages
+        gradients across processes sees only the network that is learning.
+        """
+        self._wrapped = (wrapper(self.generator), wrapper(self.discriminator))
+
+    @property
+    def _g_train(self) -> nn.Module:
+        """What the generator learns through: its wrapper, or itself."""
+        return self._wrapped[0] if self._wrapped is not None else self.generator
+
+    @property
+    def _d_train(self) -> nn.Module:
+        """What the discriminator learns through: its wrapper, or itself."""
+        return self._wrapped[1] if self._wrapped is not None else self.discriminator
 
     def check(self, real: Tensor) -> None:
         """A dry forward pass of both networks, so that a mismatch fails early and clearly.
@@ -203,19 +246,23 @@ class Trainer:
         ``fake``, when given, is generator output made (with its graph) from fresh noise
         by the caller: steps 1 and 2 already done.
         """
-        with frozen(self.discriminator):
+        with self._unrolled(), frozen(self.discriminator):
             if fake is None:
                 z = self.noise(batch_size)  # 1. sample random noise
                 with self._autocast():
-                    fake = self.generator(z)  # 2. produce generator output
+                    fake = self._g_train(z)  # 2. produce generator output
             fake_logits = self._critic(fake)  # 3. D's "real" classification
             g_loss = self.loss.g_loss(fake=fake_logits)  # 4. loss from that classification
             self.g_optimizer.zero_grad(set_to_none=True)
             self.g_scaler.scale(g_loss).backward()  # 5. backpropagate through D and G
-            if self._finite("generator", self.generator, self.g_scaler, g_loss=g_loss):
+            grad_norm = self._grad_norm(self.generator, self.g_scaler)
+            if self._finite("generator", self.generator, grad_norm, g_loss=g_loss):
                 self._update(self.g_optimizer, self.g_scaler)  # 6. change only G's weights
-        stats = torch.stack([g_loss.detach(), _mean(fake_logits), _mean(fake_logits < 0)])
-        return dict(zip(("g_loss", "d_fake", "acc_fake"), stats.tolist(), strict=True))
+        stats = torch.stack(
+            [g_loss.detach(), _mean(fake_logits), _mean(fake_logits < 0), grad_norm]
+        )
+        keys = ("g_loss", "d_fake", "acc_fake", "g_grad_norm")
+        return dict(zip(keys, stats.tolist(), strict=True))
 
     def discriminator_step(self, real: Tensor, fake: Tensor | None = None) -> dict[str, float]:
         """One discriminator iteration: real data are positives, generated data negatives.
@@ -228,6 +275,7 @@ class Trainer:
             with frozen(self.generator), torch.no_grad(), self._autocast():
                 fake = self.generator(self.noise(real.shape[0]))
         fake = fake.detach().to(real.dtype)
+        self._last_real = real
         use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
         if use_r1:
             real = real.detach().requires_grad_(True)
@@ -235,24 +283,28 @@ class Trainer:
         if self.joint_forward or not self.loss.separable:
             real_logits, fake_logits = self._score(real, fake)
             d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
-            penalty = self._r1(real, real_logits, use_r1) + self._gp(real, fake)
+            penalty = self._r1(real, real_logits, use_r1) + self._gp(real, fake) + self._l2()
             self.d_scaler.scale(d_loss + penalty).backward()
         else:
             # The loss is a sum of a real and a generated half: backpropagating the real half
             # first frees its graph before the generated batch is judged, so one graph of
-            # the discriminator is alive at a time. Each half's gradient is exact.
-            real_logits = self._critic(real)
-            zeros = torch.zeros_like(real_logits)
-            r1 = self._r1(real, real_logits, use_r1)
-            self.d_scaler.scale(self.loss.d_loss(real=real_logits, fake=zeros) + r1).backward()
-            fake_logits = self._critic(fake)
-            gp = self._gp(real, fake)
+            # the discriminator is alive at a time. Each half's gradient is exact; across
+            # processes, the sum of both halves is averaged once.
+            with self._no_sync():
+                real_logits = self._critic(real, train=True)
+                zeros = torch.zeros_like(real_logits)
+                r1 = self._r1(real, real_logits, use_r1)
+                half = self.loss.d_loss(real=real_logits, fake=zeros) + r1
+                self.d_scaler.scale(half).backward()
+            fake_logits = self._critic(fake, train=True)
+            gp = self._gp(real, fake) + self._l2()
             self.d_scaler.scale(self.loss.d_loss(real=zeros, fake=fake_logits) + gp).backward()
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
             d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
             penalty = r1.detach() + gp.detach()
+        grad_norm = self._grad_norm(self.discriminator, self.d_scaler)
         if self._finite(
-            "discriminator", self.discriminator, self.d_scaler, d_loss=d_loss, penalty=penalty
+            "discriminator", self.discriminator, grad_norm, d_loss=d_loss, penalty=penalty
         ):
             self._update(self.d_optimizer, self.d_scaler)
             if self.loss.clip_value is not None:
@@ -266,9 +318,10 @@ class Trainer:
                 _mean(fake_logits),
                 _mean(real_logits > 0),
                 _mean(fake_logits < 0),
+                grad_norm,
             ]
         )
-        keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake")
+        keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake", "d_grad_norm")
         return dict(zip(keys, stats.tolist(), strict=True))
 
     def _r1(self, real: Tensor, real_logits: Tensor, use: bool) -> Tensor:
@@ -281,7 +334,54 @@ class Trainer:
         """The loss's gradient penalty, or 0."""
         if self.loss.gp_weight == 0:
             return torch.zeros((), device=real.device)
-        return gradient_penalty(self._critic, real, fake, self.loss.gp_weight, generator=self.rng)
+        return gradient_penalty(
+            lambda x: self._critic(x, train=True),
+            real,
+            fake,
+            self.loss.gp_weight,
+            generator=self.rng,
+        )
+
+    def _l2(self) -> Tensor:
+        """The L2 penalty on the discriminator's weights, or 0."""
+        weights = [p for p in self.discriminator.parameters() if p.dim() > 1]
+        if self.d_l2 == 0 or not weights:
+            return torch.zeros((), device=self.noise.device)
+        return self.d_l2 * torch.stack([w.square().sum() for w in weights]).sum()
+
+    @contextmanager
+    def _unrolled(self) -> Iterator[None]:
+        """The discriminator after ``unrolled_steps`` more updates, put back bitwise on exit."""
+        if not self.unrolled_steps or self._last_real is None:
+            yield
+            return
+        d, real = self.discriminator, self._last_real
+        saved = (
+            copy.deepcopy(d.state_dict()),
+            copy.deepcopy(self.d_optimizer.state_dict()),
+            [None if p.grad is None else p.grad.clone() for p in d.parameters()],
+            self.d_scaler.state_dict(),
+            (self.num_d_updates, self.num_skipped),
+        )
+        try:
+            for _ in range(self.unrolled_steps):
+                self.discriminator_step(real)
+            yield
+        finally:
+            state, opt_state, grads, scaler, (self.num_d_updates, self.num_skipped) = saved
+            d.load_state_dict(state)
+            self.d_optimizer.load_state_dict(opt_state)
+            _match_layout(self.d_optimizer)
+            for p, g in zip(d.parameters(), grads, strict=True):
+                p.grad = g
+            self.d_scaler.load_state_dict(scaler)
+            self._last_real = real
+
+    def _no_sync(self) -> AbstractContextManager:
+        """Gradients of the discriminator accumulate locally until the next backward pass
+        outside this context (no all-reduce when training across processes)."""
+        no_sync = getattr(self._d_train, "no_sync", None)
+        return no_sync() if no_sync is not None else nullcontext()
 
     def _autocast(self) -> AbstractContextManager:
         """Mixed-precision autocast for forward passes, or nothing in fp32."""
@@ -290,16 +390,16 @@ class Trainer:
             return nullcontext()
         return torch.autocast(self.noise.device.type, dtype=dtype)
 
-    def _critic(self, x: Tensor) -> Tensor:
+    def _critic(self, x: Tensor, train: bool = False) -> Tensor:
         """The discriminator's fp32 realness logits of ``x`` as it sees it: augmented, then
-        with instance noise."""
+        with instance noise. ``train``: through the wrapper the discriminator learns with."""
         if self.augment is not None:
             x = self.augment(x, self.rng)
         if self.instance_noise > 0:
             noise = torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)
             x = x + self.instance_noise * noise
         with self._autocast():
-            return realness(self.discriminator(x)).float()
+            return realness((self._d_train if train else self.discriminator)(x)).float()
 
     @staticmethod
     def _update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
@@ -310,19 +410,25 @@ class Trainer:
         else:
             optimizer.step()
 
-    def _finite(
-        self, network: str, module: nn.Module, scaler: torch.amp.GradScaler, **losses: Tensor
-    ) -> bool:
-        """Whether the losses and ``module``'s gradients are finite (one check, one sync).
+    @staticmethod
+    def _grad_norm(module: nn.Module, scaler: torch.amp.GradScaler) -> Tensor:
+        """The L2 norm of all of ``module``'s gradients (unscaled under fp16), as a tensor."""
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        if not grads:
+            return torch.zeros((), device=next(module.parameters()).device)
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+        return norm / scaler.get_scale() if scaler.is_enabled() else norm
+
+    def _finite(self, network: str, module: nn.Module, grad_norm: Tensor, **losses: Tensor) -> bool:
+        """Whether the losses and ``module``'s gradient norm are finite (one check, one sync).
 
         With fp16 the gradient scaler owns the gradients' check (an overflow there is routine
         and only lowers the scale), so only the losses are checked. If not finite: raises
         :class:`NonFiniteError`, or with ``on_nonfinite="skip"`` clears the gradients,
         counts the skip and returns False.
         """
-        grads = [p.grad for p in module.parameters() if p.grad is not None]
-        norms = torch._foreach_norm(grads) if grads and not scaler.is_enabled() else []
-        values = torch.stack([t.detach().float().reshape(()) for t in (*losses.values(), *norms)])
+        checked = [*losses.values()] + ([] if self.precision == "fp16" else [grad_norm])
+        values = torch.stack([t.detach().float().reshape(()) for t in checked])
         if bool(torch.isfinite(values).all()):
             return True
         if self.on_nonfinite == "stop":
@@ -335,9 +441,9 @@ class Trainer:
     def _score(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """The discriminator's realness logits of a real and a generated batch."""
         if self.joint_forward:
-            both = self._critic(torch.cat([real, fake]))
+            both = self._critic(torch.cat([real, fake]), train=True)
             return both[: len(both) // 2], both[len(both) // 2 :]
-        return self._critic(real), self._critic(fake)
+        return self._critic(real, train=True), self._critic(fake, train=True)
 
     def step(self, real: Tensor | Sequence[Tensor]) -> dict[str, float]:
         """``n_critic`` discriminator updates and ``g_steps`` generator updates.
@@ -358,9 +464,10 @@ class Trainer:
 
         if self.reuse_fake and self.n_critic == self.g_steps == 1 and self.d_first:
             with self._autocast():
-                fake = self.generator(self.noise(batch_size))  # steps 1 and 2, once
+                fake = self._g_train(self.noise(batch_size))  # steps 1 and 2, once
             stats = self.discriminator_step(batches[0], fake=fake)
-            stats["g_loss"] = self.generator_step(batch_size, fake=fake)["g_loss"]
+            g_stats = self.generator_step(batch_size, fake=fake)
+            stats.update({k: v for k, v in g_stats.items() if k.startswith("g_")})
             if self.ema is not None:
                 self.ema.update(self.generator)
             self.num_steps += 1
@@ -379,7 +486,7 @@ class Trainer:
             phase()
         self.num_steps += 1
         stats = {k: sum(s[k] for s in d_stats) / len(d_stats) for k in d_stats[0]}
-        stats["g_loss"] = g_stats["g_loss"]
+        stats.update({k: v for k, v in g_stats.items() if k.startswith("g_")})  # loss, norm
         return stats
 
     @property
