@@ -24,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import markdown_table, record  # noqa: E402
 
 
-def train(data: str, nproc: int, batch: int, steps: int, device: str, out: Path) -> float:
+def train(
+    data: str, nproc: int, batch: int, threads: int, steps: int, device: str, out: Path
+) -> float:
     """Runs one training under torchrun; returns samples per second after the warm-up."""
-    cores = os.cpu_count() or 1
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // nproc))}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     cmd = [
         sys.executable,
         "-m",
@@ -74,25 +75,28 @@ def main() -> None:
     args = parser.parse_args()
 
     nprocs = [int(n) for n in args.nprocs.split(",")]
-    # the same batch per process (more samples per step) and the same batch in all
-    configs = [(n, args.batch) for n in nprocs] + [
-        (n, args.batch // n) for n in nprocs if n > 1 and args.batch % n == 0
+    cores = os.cpu_count() or 1
+    # (processes, batch per process, threads per process): one process with all cores and
+    # with one thread, then the same batch per process and the same batch in all
+    configs = [(1, args.batch, cores), (1, args.batch, 1)]
+    configs += [(n, args.batch, max(1, cores // n)) for n in nprocs if n > 1]
+    configs += [
+        (n, args.batch // n, max(1, cores // n)) for n in nprocs if n > 1 and args.batch % n == 0
     ]
-    rates: dict[tuple[int, int], list[float]] = {c: [] for c in configs}
+    rates: dict[tuple[int, int, int], list[float]] = {c: [] for c in configs}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            for n, b in configs:
-                out = Path(tmp) / f"run-{n}-{b}-{r}"
-                rates[(n, b)].append(train(args.data, n, b, args.steps, args.device, out))
-    base = statistics.median(rates[(nprocs[0], args.batch)])
+            for n, b, t in configs:
+                out = Path(tmp) / f"run-{n}-{b}-{t}-{r}"
+                rates[(n, b, t)].append(train(args.data, n, b, t, args.steps, args.device, out))
+    base = statistics.median(rates[configs[0]])
     rows = []
-    for n, b in configs:
-        rate = statistics.median(rates[(n, b)])
-        rows.append([str(n), str(b), str(n * b), f"{rate:,.0f}", f"{rate / base:.2f}×"])
-    table = markdown_table(
-        ["processes", "batch per process", "batch in all", "samples/s (median)", "vs 1 process"],
-        rows,
-    )
+    for n, b, t in configs:
+        rate = statistics.median(rates[(n, b, t)])
+        row = [str(n), str(t), str(b), str(n * b), f"{rate:,.0f}", f"{rate / base:.2f}×"]
+        rows.append(row)
+    header = ["processes", "threads each", "batch per process", "batch in all"]
+    table = markdown_table([*header, "samples/s (median)", "vs first row"], rows)
     note = (
         f"`{args.data}`, {args.steps} steps, device {args.device}, {args.repeats} interleaved "
         "repeats; rate from rank 0's logged steps/s after the first log interval."

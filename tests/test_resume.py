@@ -169,6 +169,10 @@ def test_diverging_run_stops_with_step_loss_and_advice(tmp_path):
     assert proc.returncode == 1, err
     assert "non-finite" in err and "at step" in err and "lower learning rate" in err
     assert "last good checkpoint is" in err and err.count("\n") == 1
+    doctor = subprocess.run(
+        [sys.executable, "-m", "ganforge", "doctor", str(out)], capture_output=True, text=True
+    )
+    assert doctor.returncode == 0 and "non-finite" in doctor.stdout  # from the last record
 
 
 def _toy_trainer(on_nonfinite):

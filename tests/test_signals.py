@@ -43,3 +43,23 @@ def test_tensorboard_events_hold_the_logged_numbers(tmp_path):
     assert [e.step for e in scalars] == [r["step"] for r in records]
     assert [e.value for e in scalars] == pytest.approx([r["g_loss"] for r in records], rel=1e-6)
     assert "diversity" in events.Tags()["scalars"]
+
+
+def test_findings_show_in_the_progress_line_and_in_doctor_and_report(tmp_path):
+    from helpers import run
+
+    out = tmp_path / "run"
+    args = ["train", "grid", "--latent-dim", "1", "--steps", "600", "--log-every", "50"]
+    result = run(*args, "--threads", "1", "--eval-every", "0", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "⚠ mode-collapse@" in result.stderr  # the progress bar's line
+    result = run("doctor", out, "--json")
+    assert result.returncode == 0, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    assert findings and findings[0]["kind"] == "mode-collapse"
+    assert set(findings[0]) == {"kind", "step", "message", "evidence", "remedies"}
+    result = run("report", out)
+    assert result.returncode == 0 and (out / "report.html").is_file()
+    assert "mode-collapse" in (out / "report.html").read_text()
+    result = run("doctor", tmp_path)
+    assert result.returncode == 2 and "is not a ganforge run" in result.stderr

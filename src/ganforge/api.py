@@ -33,7 +33,7 @@ from ganforge.distributed import (
     sync_batchnorm,
 )
 from ganforge.ema import EMA
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.evaluate import Evaluator, best_key, is_better
 from ganforge.loop import SHOWN, Meter, TrainingInterrupted, sigint_flag
 from ganforge.losses import realness
@@ -252,6 +252,7 @@ class GAN:
         self._dry_run()
         run = RunDir(out) if out is not None else None
         self.best_: dict[str, Any] | None = None
+        self.__dict__.pop("_history", None)  # the records the progress line's doctor reads
         self._evaluator = self._make_evaluator() if run is not None and cfg.eval_every else None
         if cfg.tensorboard:
             _summary_writer()  # a missing package fails here, before anything is written
@@ -443,7 +444,12 @@ class GAN:
                 batches = [
                     self._to_device(source.batch(cfg.batch_size)) for _ in range(cfg.n_critic)
                 ]
-                meter.add(trainer.step(batches))
+                try:
+                    meter.add(trainer.step(batches))
+                except NonFiniteError as e:  # its last record tells the doctor what happened
+                    if writes:
+                        run.append_metrics({"step": step, **e.losses, "nonfinite": e.network})
+                    raise
                 bar.update(1)
                 record = meter.flush() if step % cfg.log_every == 0 or step == cfg.steps else {}
                 if record:
@@ -468,6 +474,7 @@ class GAN:
                     record.update(self._evaluate(step, run, ranks))
                 if record:
                     run.append_metrics({"step": step, **record})
+                    self._watch(bar, run, {"step": step, **record})
                     if board is not None:
                         for key, value in record.items():
                             board.add_scalar(key, value, step)
@@ -487,6 +494,19 @@ class GAN:
                 save_picture(run.samples / "interpolation.png", walk)
             loss_plot(run.path / "losses.png", run.read_metrics())
         barrier(job)
+
+    def _watch(self, bar: tqdm, run: RunDir, record: dict[str, Any]) -> None:
+        """The doctor's findings so far, in the progress line (rank 0, at log steps)."""
+        from ganforge.health import diagnose, progress_note
+
+        if not hasattr(self, "_history"):  # a resumed run's earlier records count too
+            self._history = [r for r in run.read_metrics() if r["step"] < record["step"]]
+        self._history.append(record)
+        if bar.disable:
+            return
+        note = progress_note(diagnose(self._history, self._info(), final=False))
+        if note:
+            bar.set_postfix_str(f"{bar.postfix}, {note}" if bar.postfix else note, refresh=False)
 
     def _signals(self) -> dict[str, float]:
         """Health signals of the generator at a log step: the spread of a fixed batch of its
