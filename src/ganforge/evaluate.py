@@ -19,11 +19,12 @@ from ganforge.metrics import (
     prdc,
 )
 from ganforge.metrics.classifier import TrainedClassifier
+from ganforge.metrics.stacked import stacked_modes
 
 if TYPE_CHECKING:
     from ganforge.api import GAN
 
-METRICS = ("fd", "kid", "prdc", "modes", "classes", "cs")
+METRICS = ("fd", "kid", "prdc", "modes", "classes", "cs", "stacked")
 N_DEFAULT = 5000
 CHUNK = 500  # samples generated and turned into features at a time
 
@@ -36,8 +37,9 @@ KEYS: dict[str, tuple[str, ...]] = {
     "modes": ("rkl", "modes", "hq"),
     "classes": ("class_kl", "classes"),
     "cs": ("cs",),
+    "stacked": ("stacked_kl", "stacked_modes"),
 }
-LOWER_IS_BETTER = frozenset({"fd", "kid", "rkl", "class_kl"})
+LOWER_IS_BETTER = frozenset({"fd", "kid", "rkl", "class_kl", "stacked_kl"})
 RANKED = frozenset(k for keys in KEYS.values() for k in keys) - {"kid_std"}
 
 Features = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -125,11 +127,16 @@ class Evaluator:
             raise GanforgeError(
                 f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}"
             )
-        if {"classes", "cs"} & set(chosen) and not has_classifier:
-            raise GanforgeError("classes and cs need --features classifier:PATH")
+        if {"classes", "cs", "stacked"} & set(chosen) and not has_classifier:
+            raise GanforgeError("classes, cs and stacked need --features classifier:PATH")
         if "modes" in chosen and self.mixture is None:
             raise GanforgeError("modes needs a built-in mixture (ring or grid)")
         return chosen
+
+    @property
+    def _stacked_classifier(self) -> TrainedClassifier:
+        """The digit classifier that reads each channel of a Stacked MNIST picture."""
+        return TrainedClassifier.load(self.features.split(":", 1)[1])
 
     @property
     def _needs_features(self) -> bool:
@@ -158,6 +165,9 @@ class Evaluator:
         result: dict[str, Any] = {}
         if "modes" in self.metrics:
             result.update(mode_stats(np.concatenate(chunks), self.mixture))
+        if "stacked" in self.metrics:
+            stats = stacked_modes(np.concatenate(chunks), self._stacked_classifier)
+            result["stacked_modes"], result["stacked_kl"] = stats["modes"], stats["kl"]
         if not self._needs_features:
             return result
         real_f = self.real_features()

@@ -27,7 +27,7 @@ from ganforge.errors import GanforgeError
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 """File endings read from an image folder (compared case-insensitively)."""
 
-IMAGE_BUILTIN = ("digits", "mnist")
+IMAGE_BUILTIN = ("digits", "mnist", "stacked-mnist")
 """Names of the built-in image sets."""
 
 CHANNELS = ("auto", "gray", "rgb")
@@ -113,10 +113,11 @@ def load_images(
     """Reads an image set from a built-in name, a path or an in-memory array.
 
     Args:
-        data: ``"digits"`` or ``"mnist"``; a folder of image files (searched recursively;
-            first-level sub-folders name the classes when every image lies in one); a ``.npy``
-            or ``.npz`` file or an array of ``uint8`` pixels ``(N, H, W, C)`` or ``(N, H, W)``;
-            or an IDX file (MNIST format, optionally gzipped) with its labels file beside it.
+        data: ``"digits"``, ``"mnist"`` or ``"stacked-mnist"``; a folder of image files
+            (searched recursively; first-level sub-folders name the classes when every image
+            lies in one); a ``.npy`` or ``.npz`` file or an array of ``uint8`` pixels
+            ``(N, H, W, C)`` or ``(N, H, W)``; or an IDX file (MNIST format, optionally
+            gzipped) with its labels file beside it.
         resolution: ``(H, W)`` or a text for :func:`parse_resolution`: every image is scaled
             to cover it, keeping its aspect ratio, and centre-cropped to it exactly.
         channels: ``"gray"`` or ``"rgb"`` to convert; ``"auto"`` keeps an array's channels
@@ -138,7 +139,8 @@ def load_images(
         x = data.detach().cpu().numpy() if isinstance(data, Tensor) else data
         found = ImageSet(images=_check_images(x, "array"), name="array")
     elif str(data) in IMAGE_BUILTIN:
-        found = _digits() if str(data) == "digits" else _mnist()
+        loaders = {"digits": _digits, "mnist": _mnist, "stacked-mnist": _stacked_mnist}
+        found = loaders[str(data)]()
     else:
         path = Path(data)
         if not path.exists():
@@ -447,6 +449,12 @@ def _mnist() -> ImageSet:
     x = np.clip(np.round(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28, 1)
     classes = [str(i) for i in range(10)]
     return ImageSet(images=x, labels=np.asarray(y, np.int64), classes=classes, name="mnist")
+
+
+def _stacked_mnist() -> ImageSet:
+    from ganforge.data.stacked import stacked_mnist  # it builds on this module
+
+    return stacked_mnist()
 
 
 def _load_file(path: Path) -> ImageSet:

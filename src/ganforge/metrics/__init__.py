@@ -10,6 +10,7 @@ from ganforge.metrics.distances import (
 )
 from ganforge.metrics.modes import mode_stats
 from ganforge.metrics.scores import classifier_score, label_stats
+from ganforge.metrics.stacked import stacked_modes, triple_stats
 
 __all__ = [
     "RunningStats",
@@ -21,4 +22,6 @@ __all__ = [
     "label_stats",
     "mode_stats",
     "prdc",
+    "stacked_modes",
+    "triple_stats",
 ]
