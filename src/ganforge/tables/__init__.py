@@ -1,0 +1,59 @@
+"""Synthetic tabular data: column types, a reversible transformer, a conditional GAN with
+training-by-sampling and packing, and table metrics.
+
+```python
+from ganforge.tables import TableSynthesizer
+synth = TableSynthesizer(seed=0).fit(df, discrete_columns=["city"])
+rows = synth.sample(1000, seed=1, conditions={"city": "rome"})
+synth.save("model.safetensors"); synth = TableSynthesizer.load("model.safetensors")
+```
+"""
+
+from ganforge.tables.calibration import MarginalCalibration
+from ganforge.tables.cli import parse_columns, parse_conditions, write_table
+from ganforge.tables.columns import ColumnSpec, infer_columns, is_point_set, read_table
+from ganforge.tables.metrics import (
+    column_shape_scores,
+    column_shapes,
+    cramers_v,
+    ks_statistic,
+    ml_efficacy,
+    pair_trend_scores,
+    pair_trends,
+    range_fidelity,
+    total_variation,
+)
+from ganforge.tables.options import TableOptions, preset_steps
+from ganforge.tables.privacy import copied_rows, dcr
+from ganforge.tables.scores import holdout_split, table_metrics
+from ganforge.tables.synth import TableSynthesizer
+from ganforge.tables.transformer import Span, TableTransformer
+
+__all__ = [
+    "ColumnSpec",
+    "MarginalCalibration",
+    "Span",
+    "TableOptions",
+    "TableSynthesizer",
+    "TableTransformer",
+    "column_shape_scores",
+    "column_shapes",
+    "copied_rows",
+    "cramers_v",
+    "dcr",
+    "holdout_split",
+    "infer_columns",
+    "is_point_set",
+    "ks_statistic",
+    "ml_efficacy",
+    "pair_trend_scores",
+    "pair_trends",
+    "parse_columns",
+    "parse_conditions",
+    "preset_steps",
+    "range_fidelity",
+    "read_table",
+    "table_metrics",
+    "total_variation",
+    "write_table",
+]
