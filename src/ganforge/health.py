@@ -498,17 +498,7 @@ def diagnose(
 
 def read_records(run: RunDir) -> list[dict[str, Any]]:
     """The records of ``run``'s metrics.jsonl; a line cut off by a crash is left out."""
-    if not run.metrics_file.is_file():
-        return []
-    records = []
-    for line in run.metrics_file.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    return run.read_records()[0]
 
 
 def doctor(run_path: str | Path, *, final: bool = True) -> list[Finding]:

@@ -128,7 +128,7 @@ def write_report(
 
 def render_report(folder: RunDir, info: dict[str, Any]) -> str:
     """The report page of the run in ``folder`` with ``info`` (its ``config.json``)."""
-    records, damaged = read_records(folder.metrics_file)
+    records, damaged = folder.read_records()
     data = info.get("data") or {}
     config = info.get("config") or {}
     name = str(data.get("name", config.get("data", "?")))
@@ -156,26 +156,6 @@ def render_report(folder: RunDir, info: dict[str, Any]) -> str:
             "</body>\n</html>\n",
         ]
     )
-
-
-def read_records(path: Path) -> tuple[list[dict[str, Any]], int]:
-    """The records of ``metrics.jsonl`` and the number of lines that were not one (a run
-    killed while it wrote leaves half a line)."""
-    if not path.is_file():
-        return [], 0
-    records, damaged = [], 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if isinstance(record, dict) and _is_number(record.get("step")):
-            records.append(record)
-        else:
-            damaged += 1
-    return records, damaged
 
 
 def _header(folder: RunDir, info: dict[str, Any], records: list[dict[str, Any]]) -> str:

@@ -95,6 +95,27 @@ class RunDir:
         lines = self.metrics_file.read_text().splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
+    def read_records(self) -> tuple[list[dict[str, Any]], int]:
+        """The readable records of ``metrics.jsonl`` (objects with a numeric ``step``) and
+        the number of lines that were not one (a run killed while writing leaves half a
+        line); for readers that must not fail on a damaged log."""
+        if not self.metrics_file.is_file():
+            return [], 0
+        records, damaged = [], 0
+        for line in self.metrics_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            step = record.get("step") if isinstance(record, dict) else None
+            if isinstance(step, int | float) and not isinstance(step, bool):
+                records.append(record)
+            else:
+                damaged += 1
+        return records, damaged
+
     def truncate_metrics(self, step: int) -> None:
         """Drops records after ``step`` (they are repeated when a run resumes from it)."""
         kept = [r for r in self.read_metrics() if r.get("step", 0) <= step]
