@@ -97,6 +97,22 @@ def test_ml_efficacy_on_a_separable_table():
     assert ml_efficacy(train, test, shuffled, "y")["ml_ratio"] < 0.75
 
 
+def test_ml_efficacy_skips_rows_without_a_continuous_target():
+    rng = np.random.default_rng(4)
+
+    def table(n):
+        x = rng.normal(size=n)
+        y = np.where(rng.random(n) < 0.3, np.nan, 2 * x)
+        return pd.DataFrame({"x": x, "y": y})
+
+    train, test, synthetic = table(300), table(100), table(300)
+    scores = ml_efficacy(train, test, synthetic, "y")
+    # the same numbers as on the rows that have a target, where R² of y = 2x is near 1
+    dropped = [frame[frame.y.notna()] for frame in (train, test, synthetic)]
+    assert scores == ml_efficacy(*dropped, "y", specs=infer_columns(train))
+    assert scores["ml_real"] > 0.9 and scores["ml_synthetic"] > 0.9
+
+
 def test_copied_rows_and_dcr():
     train = pd.DataFrame({"x": [0.0, 1.5, 2.0, 3.0], "c": ["a", "b", "a", "b"]})
     syn = pd.DataFrame({"x": [0.0, 1.0, 2.5, 3.0], "c": ["a", "a", "a", "b"]})

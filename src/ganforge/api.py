@@ -1,5 +1,5 @@
-"""The GAN facade: ``GAN(...).fit()``, ``sample``, ``save`` and ``load``, for points and
-pictures alike."""
+"""The GAN facade: ``GAN(...).fit()``, ``sample``, ``save`` and ``load``, for points,
+pictures and tables alike (tables go to :class:`ganforge.tables.run.TableRun`)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ from ganforge.plots import image_grid, loss_plot, save_picture, scatter_plot
 from ganforge.rejection import rejection_sample
 from ganforge.run import RunDir
 from ganforge.schedule import linear_decay, lr_factor, set_lr
+from ganforge.tables.run import TableRun, as_table
 from ganforge.trainer import Trainer, evaluating
 
 # Settings that may differ between a run and its resumption.
@@ -195,12 +196,16 @@ class GAN:
 
     Args:
         data: a built-in data set name, a file or folder path, an ``(N, d)`` array of
-            points, or a uint8 ``(N, H, W, C)`` array of pictures.
+            points, a uint8 ``(N, H, W, C)`` array of pictures, or a table: a pandas
+            DataFrame or a ``.csv`` file with a header (a plain numeric point set in a
+            ``.csv`` file trains as points).
         **options: any field of :class:`ganforge.config.TrainConfig` (``steps``,
-            ``loss``, ``seed``, ...); unset ones come from the data set's preset.
+            ``loss``, ``seed``, ...); unset ones come from the data set's preset. Tables
+            take the fields of :class:`ganforge.tables.TableOptions` and the run settings
+            of :data:`ganforge.tables.run.RUN_DEFAULTS` instead.
     """
 
-    def __init__(self, data: str | Path | np.ndarray | None = None, **options: Any) -> None:
+    def __init__(self, data: Any = None, **options: Any) -> None:
         self.data = data
         self.options = options
 
@@ -220,14 +225,37 @@ class GAN:
 
     def fit(
         self,
-        X: np.ndarray | Tensor | str | Path | None = None,
+        X: Any = None,
         *,
+        discrete_columns: list[str] | None = None,
+        continuous_columns: list[str] | None = None,
         out: str | Path | None = None,
         resume: bool = False,
         overwrite: bool = False,
         progress: bool = False,
     ) -> GAN:
-        """Trains; with ``out``, writes a run directory as it goes. Returns ``self``."""
+        """Trains; with ``out``, writes a run directory as it goes. Returns ``self``.
+
+        ``discrete_columns`` and ``continuous_columns`` force the kind of a table's columns
+        (by default numbers are continuous, unless integers with few distinct values).
+        """
+        data = X if X is not None else (self.data if self.data is not None else None)
+        data = data if data is not None else self.options.get("data")
+        table = as_table(data, discrete_columns, continuous_columns)
+        if table is not None:
+            self.table_ = TableRun(**self.options)
+            self.table_.fit(
+                data if isinstance(data, (str, Path)) else table,
+                discrete_columns,
+                continuous_columns,
+                out=out,
+                resume=resume,
+                overwrite=overwrite,
+                progress=progress,
+            )
+            self.data_info_ = self.table_.data_info_
+            return self
+        self.__dict__.pop("table_", None)
         cfg = self.get_config(X)
         job, device = setup(resolve_device(cfg.device), cfg.dist_timeout)
         data = X if X is not None else (self.data if self.data is not None else cfg.data)
@@ -380,6 +408,11 @@ class GAN:
     def is_pictures(self) -> bool:
         """Whether this GAN makes pictures (else points or table rows)."""
         return self.data_info_["kind"] == "pictures"
+
+    @property
+    def is_table(self) -> bool:
+        """Whether this GAN makes table rows (a pandas DataFrame from :meth:`sample`)."""
+        return getattr(self, "table_", None) is not None
 
     def _info(self) -> dict[str, Any]:
         info = {"config": self.config_.to_dict(), "data": self.data_info_, "version": __version__}
@@ -537,14 +570,28 @@ class GAN:
         else:
             scatter_plot(path, reference, self.sample(1000), f"{self.source_.name}, {title}")
 
-    def sample(self, n: int, seed: int | None = None, drs: bool | None = None) -> np.ndarray:
-        """``n`` generated samples: float32 ``(n, d)`` points in data units, or uint8
-        ``(n, H, W, C)`` pictures.
+    def sample(
+        self,
+        n: int,
+        seed: int | None = None,
+        drs: bool | None = None,
+        conditions: dict[str, Any] | None = None,
+    ) -> Any:
+        """``n`` generated samples: float32 ``(n, d)`` points in data units, uint8
+        ``(n, H, W, C)`` pictures, or a table's rows as a DataFrame with its column names,
+        types and categories.
 
         Samples come from the EMA generator when there is one, in eval mode. The same
         ``seed`` gives the same samples; ``None`` uses the run's seed. ``drs`` turns
         discriminator rejection sampling on or off (``None``: the run's ``drs`` setting).
+        ``conditions`` (tables) ``{column: value}`` restricts categorical columns.
         """
+        if self.is_table:
+            if drs:
+                raise GanforgeError("rejection sampling (drs) is for points and pictures")
+            return self.table_.sample(n, seed=seed, conditions=conditions)
+        if conditions:
+            raise GanforgeError("conditions apply to tables; this GAN makes points or pictures")
         return np.concatenate(list(self.sample_chunks(n, seed, drs)))
 
     def sample_chunks(
@@ -606,10 +653,14 @@ class GAN:
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Writes the model as a run directory that :meth:`load` and the CLI read."""
-        if not hasattr(self, "trainer_"):
+        if not hasattr(self, "trainer_") and not self.is_table:
             raise GanforgeError("this GAN is not fitted; call fit() before save()")
         run = RunDir(path)
         run.prepare(resume=False, overwrite=overwrite)
+        if self.is_table:
+            run.write_config(self.table_.info)
+            run.save(self.table_.synth.step_, self.table_.state(), 1)
+            return
         run.write_config(self._info())
         run.save(self.trainer_.num_steps, self._state(), self.config_.ckpt_keep)
 
@@ -619,6 +670,11 @@ class GAN:
         ``best`` one kept by ``--eval-every``."""
         run = RunDir(path)
         info = run.read_config()
+        if (info.get("data") or {}).get("kind") == "table":
+            gan = cls()
+            gan.table_ = TableRun.load(path, checkpoint)
+            gan.data_info_ = gan.table_.data_info_
+            return gan
         state = run.checkpoint(checkpoint)
         gan = cls(**state["config"])
         gan.config_ = make_config(**state["config"])

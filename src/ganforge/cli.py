@@ -20,6 +20,10 @@ from ganforge.checkpoint import list_checkpoints
 from ganforge.config import PRESETS, TrainConfig, make_config, read_config_file
 from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.run import RunDir
+from ganforge.tables.options import TableOptions
+
+TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+TABLE_ONLY = {f.name for f in fields(TableOptions)} - TRAIN_FIELDS | {"holdout"}
 
 
 class TrainingFailed(RuntimeError):
@@ -61,6 +65,45 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def _add_table_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of table data (a .csv with a header): column kinds, the held-out share, and the
+    table synthesizer's own settings that points and pictures do not have."""
+    group = parser.add_argument_group("tables (a .csv file with a header)")
+    group.add_argument(
+        "--discrete", default=None, metavar="COLS", help="comma-separated categorical columns"
+    )
+    group.add_argument(
+        "--continuous", default=None, metavar="COLS", help="comma-separated continuous columns"
+    )
+    group.add_argument(
+        "--holdout",
+        type=float,
+        default=argparse.SUPPRESS,
+        help="share of rows held out of training for `ganforge eval`'s privacy and ML "
+        "checks (default: 0.2; 0 trains on every row)",
+    )
+    for f in fields(TableOptions):
+        if f.name in TRAIN_FIELDS:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} (default: {f.default})"
+        if isinstance(f.default, bool):
+            group.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+        else:
+            group.add_argument(
+                flag,
+                type=type(f.default),
+                default=argparse.SUPPRESS,
+                metavar=f.name.upper(),
+                help=help_text,
+            )
+
+
 def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--checkpoint",
@@ -84,10 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a GAN and write a run directory",
         description="Train a GAN. Built-in data sets: " + ", ".join(PRESETS) + " (default: "
         f"{TrainConfig.data}); or a path: a folder of images, MNIST-format IDX files, "
-        ".npy/.npz arrays (uint8 (N, H, W, C) pictures or (N, d) points) or a .csv point set. "
-        "Options not given come from the data set's preset, then the defaults shown.",
+        ".npy/.npz arrays (uint8 (N, H, W, C) pictures or (N, d) points), or a .csv file: a "
+        "table with a header (any column types), or a plain numeric point set. Options not "
+        "given come from the data set's preset, then the defaults shown.",
     )
     _add_config_flags(train)
+    _add_table_flags(train)
     train.add_argument(
         "--out", type=Path, default=None, help="run directory (default: runs/DATA-YYYYmmdd-HHMMSS)"
     )
@@ -115,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         type=Path,
         default=None,
-        help="output file: .npy, .npz, .csv or .png (default: RUN/samples/sample_N.npy)",
+        help="output file: .npy, .npz, .csv or .png; tables: .csv "
+        "(default: RUN/samples/sample_N.npy, or .csv for tables)",
     )
     sample.add_argument(
         "--seed", type=int, default=None, help="seed of the random input (default: the run's seed)"
@@ -126,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="discriminator rejection sampling on or off (default: the run's setting)",
     )
+    sample.add_argument(
+        "--condition",
+        action="append",
+        default=None,
+        metavar="COLUMN=VALUE",
+        help="tables: only rows with this category (repeatable)",
+    )
     sample.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _add_checkpoint_flag(sample)
 
@@ -135,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate from a run and compare with its training data: Fréchet "
         "distance (fd), KID (kid), precision/recall/density/coverage (prdc), mode statistics "
         "on the built-in mixtures (modes), and with a classifier the classes covered "
-        "(classes) and the classifier score (cs). Prints a table; --json writes it too.",
+        "(classes) and the classifier score (cs). Tables: column shapes (shapes), pair "
+        "trends (pairs), range fidelity (range), copied rows (copied), distance to the "
+        "closest record against held-out rows (dcr) and ML efficacy (ml). Prints a table; "
+        "--json writes it too.",
     )
     ev.add_argument("run", type=Path, help="run directory written by `ganforge train`")
     ev.add_argument(
@@ -149,6 +205,11 @@ def build_parser() -> argparse.ArgumentParser:
         "inception[:PATH] with the FID Inception weights (file or folder)",
     )
     ev.add_argument("--data", default=None, help="real data (default: the run's own)")
+    ev.add_argument(
+        "--target",
+        default=None,
+        help="tables: the column ML efficacy predicts (default: the last modelled column)",
+    )
     ev.add_argument("--seed", type=int, default=0, help="seed of the samples (default: 0)")
     ev.add_argument("--json", type=Path, default=None, help="also write the results here")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
@@ -205,28 +266,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default_out(data: str) -> Path:
+    """``runs/DATA-YYYYmmdd-HHMMSS`` (the file's stem for a path)."""
+    stem = Path(data).stem if data not in PRESETS else data
+    return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _fit(gan: object, args: argparse.Namespace, out: Path, **columns: object) -> None:
+    """``gan.fit`` into ``out``; a non-finite stop names the last good checkpoint."""
+    try:
+        gan.fit(  # type: ignore[attr-defined]
+            out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet,
+            **columns,
+        )  # fmt: skip
+    except NonFiniteError as e:
+        found = list_checkpoints(Path(out) / "checkpoints")
+        kept = f"; the last good checkpoint is {found[-1][1]}" if found else ""
+        raise TrainingFailed(f"{e}{kept}") from None
+
+
 def _train(args: argparse.Namespace) -> None:
     from ganforge.api import GAN, resolve_device
     from ganforge.distributed import broadcast, setup
+    from ganforge.tables.cli import parse_columns
+    from ganforge.tables.run import as_table
 
     options = read_config_file(args.config) if args.config else {}
     options.update(
         {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
     )
+    table_flags = {name: getattr(args, name) for name in TABLE_ONLY if hasattr(args, name)}
+    discrete, continuous = parse_columns(args.discrete), parse_columns(args.continuous)
+    if as_table(options.get("data", TrainConfig.data), discrete, continuous) is not None:
+        _train_table(args, {**options, **table_flags}, discrete, continuous)
+        return
+    if table_flags:
+        name = "--" + sorted(table_flags)[0].replace("_", "-")
+        raise GanforgeError(f"{name} applies to tables: give a .csv file with a header")
     cfg = make_config(**options)
-    out = args.out
-    if out is None:
-        stem = Path(cfg.data).stem if cfg.data not in PRESETS else cfg.data
-        out = Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     job, _ = setup(resolve_device(cfg.device), cfg.dist_timeout)  # under torchrun: join
-    out = broadcast(out, job)  # rank 0's folder name for every rank
+    out = broadcast(args.out or _default_out(cfg.data), job)  # rank 0's folder for every rank
     gan = GAN(**options)
-    try:
-        gan.fit(out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
-    except NonFiniteError as e:
-        found = list_checkpoints(Path(out) / "checkpoints")
-        kept = f"; the last good checkpoint is {found[-1][1]}" if found else ""
-        raise TrainingFailed(f"{e}{kept}") from None
+    _fit(gan, args, out)
     if not job.is_main:
         return
     skipped = getattr(gan.source_, "skipped", [])
@@ -240,6 +321,31 @@ def _train(args: argparse.Namespace) -> None:
     if last:
         r = last[-1]
         print(f"modes {r['modes']}, high quality {r['hq']:.1f} %, reverse KL {r['rkl']:.3f}")
+
+
+def _train_table(
+    args: argparse.Namespace, options: dict, discrete: list[str], continuous: list[str]
+) -> None:
+    """``ganforge train data.csv``: a table run (one process, on the CPU)."""
+    from ganforge.api import GAN
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise GanforgeError("tables train in one process; run ganforge train without torchrun")
+    out = args.out or _default_out(options["data"])
+    gan = GAN(**options)
+    _fit(gan, args, out, discrete_columns=discrete or None, continuous_columns=continuous or None)
+    info = gan.data_info_
+    kinds = [c["kind"] for c in info["columns"]]
+    held = (
+        f"; {info['holdout_rows']} held out for `ganforge eval` (--holdout 0 trains on all)"
+        if info["holdout_rows"]
+        else ""
+    )
+    print(f"run written to {out}/ (samples/final.png, losses.png, metrics.jsonl, checkpoints/)")
+    print(
+        f"trained on {info['train_rows']} of {info['rows']} rows{held}; columns: "
+        + ", ".join(f"{kinds.count(k)} {k}" for k in ("continuous", "categorical", "constant"))
+    )
 
 
 def _check_new(path: Path, overwrite: bool, flag: str) -> None:
@@ -281,6 +387,19 @@ def _sample(args: argparse.Namespace) -> None:
     if args.n < 1:
         raise GanforgeError(f"-n must be at least 1, got {args.n}")
     gan = GAN.load(args.run, checkpoint=args.checkpoint)
+    if gan.is_table:
+        from ganforge.tables.cli import parse_conditions, write_table
+
+        out = args.output or args.run / "samples" / f"sample_{args.n}.csv"
+        conditions = parse_conditions(args.condition)
+        rows = gan.sample(args.n, seed=args.seed, drs=args.drs, conditions=conditions)
+        _check_new(out, args.overwrite, "-o")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_table(rows, out)
+        print(f"wrote {args.n} rows to {out}")
+        return
+    if args.condition:
+        raise GanforgeError("--condition applies to table runs; this run makes points or pictures")
     out = args.output or args.run / "samples" / f"sample_{args.n}.npy"
     write_samples(gan.sample(args.n, seed=args.seed, drs=args.drs), out, args.overwrite)
     print(f"wrote {args.n} samples to {out}")
@@ -297,7 +416,13 @@ def _eval(args: argparse.Namespace) -> None:
     gan = GAN.load(args.run, checkpoint=args.checkpoint)
     metrics = args.metrics.split(",") if args.metrics else None
     result = evaluate(
-        gan, metrics=metrics, n=args.n, features=args.features, data=args.data, seed=args.seed
+        gan,
+        metrics=metrics,
+        n=args.n,
+        features=args.features,
+        data=args.data,
+        seed=args.seed,
+        target=args.target,
     )
     width = max(map(len, result))
     for key, value in result.items():

@@ -219,10 +219,14 @@ def evaluate(
     metrics: list[str] | None = None,
     n: int | None = None,
     features: str = "raw",
-    data: str | None = None,
+    data: Any = None,
     seed: int = 0,
+    target: Any = None,
 ) -> dict[str, Any]:
     """Compares ``n`` generated samples with ``n`` samples of the training data.
+
+    A table run gets the table scores of :meth:`ganforge.tables.run.TableRun.evaluate`
+    instead (``metrics`` from its ``METRICS``, ``target``: the column of ML efficacy).
 
     Args:
         gan: a fitted or loaded :class:`~ganforge.GAN`.
@@ -239,6 +243,8 @@ def evaluate(
         ``n``, ``features`` and the metric values (PRDC's four numbers under ``precision``,
         ``recall``, ``density``, ``coverage``; ``modes`` gives ``modes``, ``hq``, ``rkl``).
     """
+    if gan.is_table:
+        return gan.table_.evaluate(metrics=metrics, n=n, data=data, target=target, seed=seed)
     cfg = gan.config_
     name = data or cfg.data
     if name == "array":

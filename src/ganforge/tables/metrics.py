@@ -196,6 +196,7 @@ def ml_efficacy(
     ``{"ml_real", "ml_synthetic", "ml_ratio"}`` (ratio = synthetic / real).
     """
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
 
     specs = _modelled(_specs(real_train, specs))
     by_name = {s.name: s for s in specs}
@@ -209,10 +210,13 @@ def ml_efficacy(
     categorical = [s.kind == "categorical" for s in inputs]
 
     def score(train: pd.DataFrame) -> float:
-        x_train, x_test = _features(train, inputs), _features(real_test, inputs)
+        test = real_test
+        if spec.kind == "continuous":  # rows without a target value cannot be scored
+            train, test = train[train[target].notna()], test[test[target].notna()]
+        x_train, x_test = _features(train, inputs), _features(test, inputs)
         if spec.kind == "categorical":
             y_train = category_codes(train[target], spec)
-            y_test = category_codes(real_test[target], spec)
+            y_test = category_codes(test[target], spec)
             if len(np.unique(y_train)) < 2:  # one class: the only possible prediction
                 return float(np.mean(y_test == y_train[0]))
             model = HistGradientBoostingClassifier(
@@ -220,12 +224,15 @@ def ml_efficacy(
             )
         else:
             y_train = train[target].to_numpy(dtype=np.float64)
-            y_test = real_test[target].to_numpy(dtype=np.float64)
+            y_test = test[target].to_numpy(dtype=np.float64)
             model = HistGradientBoostingRegressor(
                 categorical_features=categorical or None, random_state=seed
             )
         return float(model.fit(x_train, y_train).score(x_test, y_test))
 
-    real_score, synthetic_score = score(real_train), score(synthetic)
+    # One OpenMP thread: these models are small, and OpenMP's spinning threads ran these fits
+    # hundreds of times slower when another process kept one of two cores busy
+    with threadpool_limits(limits=1, user_api="openmp"):
+        real_score, synthetic_score = score(real_train), score(synthetic)
     ratio = synthetic_score / real_score if real_score else float("nan")
     return {"ml_real": real_score, "ml_synthetic": synthetic_score, "ml_ratio": ratio}
