@@ -89,7 +89,10 @@ def test_mixed_csv_through_the_cli(tmp_path, capsys):
 def test_bad_table_input_gets_one_line_and_keeps_files(tmp_path, capsys):
     data, run = tmp_path / "people.csv", tmp_path / "run"
     _people(200).to_csv(data, index=False)
-    assert main(["train", str(data), "--out", str(run), "--steps", "20", *SMALL, "--quiet"]) == 0
+    argv = ["train", str(data), "--out", str(run), "--steps", "20", *SMALL, "--no-clip"]
+    assert main([*argv, "--no-calibrate", "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["clip"] is False and config["calibrate"] is False
     capsys.readouterr()
     kept = tmp_path / "kept.csv"
     kept.write_text("keep me\n")
