@@ -3,7 +3,7 @@ pictures and tables alike (tables go to :class:`ganforge.tables.run.TableRun`)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ from ganforge.rejection import rejection_sample
 from ganforge.run import RunDir
 from ganforge.schedule import linear_decay, lr_factor, set_lr
 from ganforge.tables.run import TableRun, as_table
-from ganforge.trainer import Trainer, evaluating
+from ganforge.trainer import Trainer, evaluating, frozen
+from ganforge.transport import N_PAIRS, effective_lipschitz, transport
 
 # Settings that may differ between a run and its resumption.
 RUN_CONTROL = {
@@ -63,6 +64,7 @@ RUN_CONTROL = {
     "threads",
     "drs",
     "drs_quantile",
+    "dot_steps",
     "on_nonfinite",
     "compile",
     "dist_timeout",
@@ -576,6 +578,7 @@ class GAN:
         seed: int | None = None,
         drs: bool | None = None,
         conditions: dict[str, Any] | None = None,
+        dot_steps: int | None = None,
     ) -> Any:
         """``n`` generated samples: float32 ``(n, d)`` points in data units, uint8
         ``(n, H, W, C)`` pictures, or a table's rows as a DataFrame with its column names,
@@ -584,18 +587,24 @@ class GAN:
         Samples come from the EMA generator when there is one, in eval mode. The same
         ``seed`` gives the same samples; ``None`` uses the run's seed. ``drs`` turns
         discriminator rejection sampling on or off (``None``: the run's ``drs`` setting).
-        ``conditions`` (tables) ``{column: value}`` restricts categorical columns.
+        ``dot_steps`` sets latent discriminator optimal transport (``None``: the run's
+        ``dot_steps``; 0: off; see :mod:`ganforge.transport`). ``conditions`` (tables)
+        ``{column: value}`` restricts categorical columns.
         """
         if self.is_table:
-            if drs:
-                raise GanforgeError("rejection sampling (drs) is for points and pictures")
+            if drs or dot_steps:
+                raise GanforgeError("drs and dot_steps are for points and pictures")
             return self.table_.sample(n, seed=seed, conditions=conditions)
         if conditions:
             raise GanforgeError("conditions apply to tables; this GAN makes points or pictures")
-        return np.concatenate(list(self.sample_chunks(n, seed, drs)))
+        return np.concatenate(list(self.sample_chunks(n, seed, drs, dot_steps)))
 
     def sample_chunks(
-        self, n: int, seed: int | None = None, drs: bool | None = None
+        self,
+        n: int,
+        seed: int | None = None,
+        drs: bool | None = None,
+        dot_steps: int | None = None,
     ) -> Iterator[np.ndarray]:
         """The samples of :meth:`sample`, a chunk at a time (all at once with DRS), so that
         a consumer never holds the network outputs of all ``n`` at once."""
@@ -606,8 +615,15 @@ class GAN:
         cfg = self.config_
         seed = cfg.seed if seed is None else seed
         use_drs = cfg.drs if drs is None else drs
-        if use_drs and cfg.pack > 1:
-            raise GanforgeError("rejection sampling needs one logit per sample; use it with pack 1")
+        dot = cfg.dot_steps if dot_steps is None else dot_steps
+        if dot < 0:
+            raise GanforgeError(f"dot_steps must be 0 or more, got {dot}")
+        if (use_drs or dot) and cfg.pack > 1:
+            raise GanforgeError(
+                "rejection sampling and DOT need one logit per sample; use them with pack 1"
+            )
+        if use_drs and dot:
+            raise GanforgeError("choose one of rejection sampling (drs) and DOT (dot_steps)")
         generator = self.trainer_.sampling_generator
         discriminator = self.trainer_.discriminator
         noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=self.trainer_.noise.device)
@@ -623,8 +639,30 @@ class GAN:
                 )
                 yield self._decode(x)
                 return
+            moved = self._transport(generator, discriminator, seed, dot) if dot else None
             for i in range(0, n, chunk):
-                yield self._decode(generator(noise(min(chunk, n - i))))
+                z = noise(min(chunk, n - i))
+                yield self._decode(generator(moved(z) if moved is not None else z))
+
+    def _transport(
+        self, generator: torch.nn.Module, discriminator: torch.nn.Module, seed: int, steps: int
+    ) -> Callable[[Tensor], Tensor]:
+        """Latent DOT with ``steps`` steps, its ``k`` estimated on seeded random pairs."""
+        cfg = self.config_
+
+        def critic(z: Tensor) -> Tensor:
+            return realness(discriminator(generator(z)))
+
+        device = self.trainer_.noise.device
+        pairs = Noise(cfg.latent_dim, cfg.noise, seed=_seeds(seed)[2], device=device)
+        k = effective_lipschitz(critic, pairs(N_PAIRS), pairs(N_PAIRS))
+        bounds = (-1.0, 1.0) if cfg.noise == "uniform" else None
+
+        def moved(z: Tensor) -> Tensor:
+            with frozen(generator), frozen(discriminator):
+                return transport(critic, z, max(k, 1e-12), steps, bounds=bounds)
+
+        return moved
 
     def _decode(self, x: Tensor) -> np.ndarray:
         """Network output → the edge format: uint8 pictures or float32 points in data units."""

@@ -173,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="discriminator rejection sampling on or off (default: the run's setting)",
     )
     sample.add_argument(
+        "--dot-steps",
+        type=int,
+        default=None,
+        help="latent discriminator optimal transport with this many steps (0: off; "
+        "default: the run's setting)",
+    )
+    sample.add_argument(
         "--condition",
         action="append",
         default=None,
@@ -392,7 +399,9 @@ def _sample(args: argparse.Namespace) -> None:
 
         out = args.output or args.run / "samples" / f"sample_{args.n}.csv"
         conditions = parse_conditions(args.condition)
-        rows = gan.sample(args.n, seed=args.seed, drs=args.drs, conditions=conditions)
+        rows = gan.sample(
+            args.n, seed=args.seed, drs=args.drs, conditions=conditions, dot_steps=args.dot_steps
+        )
         _check_new(out, args.overwrite, "-o")
         out.parent.mkdir(parents=True, exist_ok=True)
         write_table(rows, out)
@@ -401,7 +410,8 @@ def _sample(args: argparse.Namespace) -> None:
     if args.condition:
         raise GanforgeError("--condition applies to table runs; this run makes points or pictures")
     out = args.output or args.run / "samples" / f"sample_{args.n}.npy"
-    write_samples(gan.sample(args.n, seed=args.seed, drs=args.drs), out, args.overwrite)
+    x = gan.sample(args.n, seed=args.seed, drs=args.drs, dot_steps=args.dot_steps)
+    write_samples(x, out, args.overwrite)
     print(f"wrote {args.n} samples to {out}")
 
 

@@ -106,6 +106,11 @@ class TrainConfig:
     )
     drs: bool = _opt(False, "discriminator rejection sampling when sampling (DRS)")
     drs_quantile: float = _opt(0.95, "DRS: quantile of the scores that sets the shift gamma")
+    dot_steps: int = _opt(
+        0,
+        "latent discriminator optimal transport when sampling (DOT): Adam steps moving each "
+        "latent toward a higher D logit at a transport cost (0 = off; 30 is typical)",
+    )
     on_nonfinite: str = _opt(
         "stop",
         "on a NaN or Inf loss or gradient: stop the run, or skip the update",
@@ -190,6 +195,8 @@ class TrainConfig:
             raise GanforgeError(
                 f"--instance-noise-anneal must be in (0, 1], got {self.instance_noise_anneal}"
             )
+        if self.dot_steps < 0:
+            raise GanforgeError(f"--dot-steps must be 0 or more, got {self.dot_steps}")
         if not 0 <= self.drs_quantile < 1:
             raise GanforgeError(f"--drs-quantile must be in [0, 1), got {self.drs_quantile}")
         if self.batch_size % self.pack:
