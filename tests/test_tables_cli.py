@@ -61,3 +61,13 @@ def test_mixed_csv_end_to_end(tmp_path):
     )
     with pytest.raises(GanforgeError, match=r"\.csv"):
         write_table(rows, tmp_path / "out.npy")
+
+
+def test_numeric_rows_as_a_float_array(tmp_path):
+    df = pd.DataFrame({"a": [1.5, np.nan], "b": [True, False], "n": [3, 4]})
+    write_table(df, tmp_path / "rows.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "rows.npy"), [[1.5, 1, 3], [np.nan, 0, 4]])
+    write_table(df, tmp_path / "rows.npz")
+    assert np.load(tmp_path / "rows.npz")["x"].shape == (2, 3)
+    with pytest.raises(GanforgeError, match="column"):
+        write_table(df.assign(c=["x", "y"]), tmp_path / "text.npy")

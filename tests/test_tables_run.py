@@ -99,7 +99,8 @@ def test_bad_table_input_gets_one_line_and_keeps_files(tmp_path, capsys):
     cases = [
         (["sample", str(run), "--condition", "city=tokyo"], "no category 'tokyo'"),
         (["sample", str(run), "--condition", "city"], "COLUMN=VALUE"),
-        (["sample", str(run), "-o", str(tmp_path / "x.npy")], "tables are written as .csv"),
+        (["sample", str(run), "-o", str(tmp_path / "x.npy")], "column(s) city hold text"),
+        (["sample", str(run), "-o", str(tmp_path / "x.png")], "use -o FILE.csv"),
         (["sample", str(run), "-o", str(kept)], "already exists"),
         (["train", str(data), "--loss", "hinge", "--out", str(tmp_path / "r2")], "loss"),
         (["train", "ring", "--tau", "0.3", "--out", str(tmp_path / "r3")], "--tau applies"),

@@ -160,8 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         type=Path,
         default=None,
-        help="output file: .npy, .npz, .csv or .png; tables: .csv "
-        "(default: RUN/samples/sample_N.npy, or .csv for tables)",
+        help="output file: .npy, .npz, .csv or .png; tables: .csv (or .npy/.npz when every "
+        "column is a number) (default: RUN/samples/sample_N.npy, or .csv for tables)",
     )
     sample.add_argument(
         "--seed", type=int, default=None, help="seed of the random input (default: the run's seed)"

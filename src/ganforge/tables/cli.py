@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ganforge.errors import GanforgeError
@@ -31,10 +32,24 @@ def parse_conditions(items: Sequence[str] | None) -> dict[str, str]:
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> None:
-    """Writes sampled rows as CSV with a header (missing values as empty cells)."""
+    """Writes sampled rows: ``.csv`` with a header (missing values as empty cells), or, for
+    a table of numbers and booleans only, a float ``(N, d)`` array in ``.npy``/``.npz``
+    (booleans as 0/1, missing values as NaN; the column order of the table)."""
     path = Path(path)
-    if path.suffix.lower() != ".csv":
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+        return
+    if suffix not in (".npy", ".npz"):
+        raise GanforgeError(f"cannot write a table to {path.name}: use -o FILE.csv (or .npy)")
+    text = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if text:
         raise GanforgeError(
-            f"cannot write a table to {path.name}: tables are written as .csv; use -o FILE.csv"
+            f"cannot write {path.name}: column(s) {', '.join(text)} hold text, which a float "
+            "array cannot; use -o FILE.csv"
         )
-    df.to_csv(path, index=False)
+    x = df.astype("float64").to_numpy()
+    if suffix == ".npy":
+        np.save(path, x)
+    else:
+        np.savez(path, x=x)
