@@ -161,6 +161,10 @@ class TableRun:
         opt = self.run_options
         self.train_, self.holdout_ = _split(df, opt["holdout"], self.synth.options.seed)
         self.data_info_ = self._data_info(df, path, discrete_columns, continuous_columns)
+        if opt["tensorboard"]:
+            from ganforge.api import _summary_writer
+
+            _summary_writer()  # a missing package fails before anything is written
         run = RunDir(out) if out is not None else None
         start = 0
         if run is not None:
@@ -168,10 +172,6 @@ class TableRun:
             if resume:
                 start = self._resume(run)
             run.write_config(self.info)
-        if opt["tensorboard"]:
-            from ganforge.api import _summary_writer
-
-            _summary_writer()  # a missing package fails before training
         callback = _Logger(self, run, start) if run is not None else None
         try:
             self.synth.fit(
