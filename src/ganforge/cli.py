@@ -21,6 +21,7 @@ from ganforge.config import PRESETS, TrainConfig, make_config, read_config_file
 from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.run import RunDir
 from ganforge.tables.options import TableOptions
+from ganforge.tables.run import table_options
 
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 TABLE_ONLY = {f.name for f in fields(TableOptions)} - TRAIN_FIELDS | {"holdout"}
@@ -68,7 +69,14 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of table data (a .csv with a header): column kinds, the held-out share, and the
     table synthesizer's own settings that points and pictures do not have."""
-    group = parser.add_argument_group("tables (a .csv file with a header)")
+    shared = [n for n in table_options() if n in TRAIN_FIELDS]
+    group = parser.add_argument_group(
+        "tables (a .csv file with a header)",
+        "These flags, and of the flags above "
+        + ", ".join("--" + n.replace("_", "-") for n in shared)
+        + ", with the table model's own defaults (--steps: 300 passes over the rows, "
+        "4,000 to 20,000; --batch-size 300, --pack 2, WGAN-GP, Adam 2e-4 (0.5, 0.9)).",
+    )
     group.add_argument(
         "--discrete", default=None, metavar="COLS", help="comma-separated categorical columns"
     )
