@@ -42,7 +42,7 @@ from ganforge.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, 
 from ganforge.noise import Noise
 from ganforge.plots import image_grid, loss_plot, save_picture, scatter_plot
 from ganforge.rejection import rejection_sample
-from ganforge.run import RunDir
+from ganforge.run import RunDir, check_same_config
 from ganforge.schedule import linear_decay, lr_factor, set_lr
 from ganforge.tables.run import TableRun, as_table
 from ganforge.trainer import Trainer, evaluating, frozen
@@ -366,18 +366,7 @@ class GAN:
                 f"{self.dist_.world}; resume it with torchrun --nproc_per_node {world} "
                 "(in all) or start a new --out"
             )
-        saved = {k: v for k, v in state["config"].items() if k not in RUN_CONTROL}
-        now = {k: v for k, v in self.config_.to_dict().items() if k not in RUN_CONTROL}
-        if saved != now:
-            diff = ", ".join(
-                f"{k}: {saved.get(k)!r} → {now.get(k)!r}"
-                for k in sorted(set(saved) | set(now))
-                if saved.get(k) != now.get(k)
-            )
-            raise GanforgeError(
-                f"cannot resume {run.path} with a different configuration ({diff}); "
-                "use the run's own options or start a new --out"
-            )
+        check_same_config(run.path, state["config"], self.config_.to_dict(), RUN_CONTROL)
         self.trainer_.load_state_dict(state["trainer"])
         self.source_.load_state_dict(state["data"])
         if world > 1:  # this rank's own random streams

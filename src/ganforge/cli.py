@@ -10,8 +10,9 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, Field, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,24 +47,26 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         if f.name == "data":
             parser.add_argument("data", nargs="?", default=argparse.SUPPRESS, help=help_text)
             continue
-        flag = "--" + f.name.replace("_", "-")
-        kind = type(default)
-        if kind is bool:
-            parser.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=help_text,
-            )
-        else:
-            parser.add_argument(
-                flag,
-                type=kind,
-                default=argparse.SUPPRESS,
-                metavar=f.name.upper(),
-                choices=f.metadata.get("choices"),
-                help=help_text,
-            )
+        _add_field_flag(parser, f, help_text)
+
+
+def _add_field_flag(parser: Any, f: Field, help_text: str) -> None:
+    """``--name`` for a config dataclass field: on/off for booleans, else typed by its
+    default; absent unless given (``SUPPRESS``), so that presets fill the rest."""
+    flag = "--" + f.name.replace("_", "-")
+    if isinstance(f.default, bool):
+        parser.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+        )
+        return
+    parser.add_argument(
+        flag,
+        type=type(f.default),
+        default=argparse.SUPPRESS,
+        metavar=f.name.upper(),
+        choices=f.metadata.get("choices"),
+        help=help_text,
+    )
 
 
 def _add_table_flags(parser: argparse.ArgumentParser) -> None:
@@ -93,23 +96,7 @@ def _add_table_flags(parser: argparse.ArgumentParser) -> None:
     for f in fields(TableOptions):
         if f.name in TRAIN_FIELDS:
             continue
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} (default: {f.default})"
-        if isinstance(f.default, bool):
-            group.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=help_text,
-            )
-        else:
-            group.add_argument(
-                flag,
-                type=type(f.default),
-                default=argparse.SUPPRESS,
-                metavar=f.name.upper(),
-                help=help_text,
-            )
+        _add_field_flag(group, f, f"{f.metadata['help']} (default: {f.default})")
 
 
 def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:

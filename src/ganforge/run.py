@@ -28,6 +28,22 @@ RUN_FILES = (
 )
 
 
+def check_same_config(
+    path: Path, saved: dict[str, Any], now: dict[str, Any], free: set[str]
+) -> None:
+    """Refuses to resume the run at ``path`` when its saved settings differ from the new
+    ones in any key outside ``free`` (settings that may change between the two)."""
+    keys = sorted((set(saved) | set(now)) - free, key=str)
+    diff = ", ".join(
+        f"{k}: {saved.get(k)!r} → {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)
+    )
+    if diff:
+        raise GanforgeError(
+            f"cannot resume {path} with a different configuration ({diff}); "
+            "use the run's own options or start a new --out"
+        )
+
+
 class RunDir:
     """One training run's folder on disk."""
 

@@ -16,7 +16,7 @@ import pandas as pd
 from ganforge import __version__
 from ganforge.errors import GanforgeError
 from ganforge.loop import Meter, TrainingInterrupted, sigint_flag
-from ganforge.run import RunDir
+from ganforge.run import RunDir, check_same_config
 from ganforge.tables.columns import infer_columns, is_point_set, read_table
 from ganforge.tables.options import TableOptions
 from ganforge.tables.scores import holdout_split, table_metrics
@@ -244,18 +244,7 @@ class TableRun:
                     "table and column options it was trained with, or start a new --out"
                 )
         steps = self.synth_options.get("steps")
-        saved = {k: v for k, v in state["config"].items() if k not in RESUMABLE}
-        now = {k: v for k, v in self.config.items() if k not in RESUMABLE}
-        if saved != now:
-            diff = ", ".join(
-                f"{k}: {saved.get(k)!r} → {now.get(k)!r}"
-                for k in sorted(set(saved) | set(now))
-                if saved.get(k) != now.get(k)
-            )
-            raise GanforgeError(
-                f"cannot resume {run.path} with a different configuration ({diff}); "
-                "use the run's own options or start a new --out"
-            )
+        check_same_config(run.path, state["config"], self.config, RESUMABLE)
         self.synth = TableSynthesizer.from_state(state["table"])
         self.synth.options.threads = self.synth_options.get("threads", 0)
         if steps:
