@@ -241,19 +241,19 @@ class GAN:
         ``discrete_columns`` and ``continuous_columns`` force the kind of a table's columns
         (by default numbers are continuous, unless integers with few distinct values).
         """
-        data = X if X is not None else (self.data if self.data is not None else None)
-        data = data if data is not None else self.options.get("data")
+        data = next((d for d in (X, self.data, self.options.get("data")) if d is not None), None)
         table = as_table(data, discrete_columns, continuous_columns)
         if table is not None:
             self.table_ = TableRun(**self.options)
             self.table_.fit(
-                data if isinstance(data, (str, Path)) else table,
+                table,
                 discrete_columns,
                 continuous_columns,
                 out=out,
                 resume=resume,
                 overwrite=overwrite,
                 progress=progress,
+                source=data if isinstance(data, (str, Path)) else None,
             )
             self.data_info_ = self.table_.data_info_
             return self

@@ -153,11 +153,18 @@ class TableRun:
         resume: bool = False,
         overwrite: bool = False,
         progress: bool = False,
+        source: str | Path | None = None,
     ) -> TableRun:
         """Splits off the held-out rows, trains on the rest and, with ``out``, writes the
-        run directory as it goes (checkpoints every ``ckpt_every`` steps, Ctrl-C saves one)."""
-        path = Path(data) if isinstance(data, (str, Path)) else None
-        df = read_table(path) if path is not None else data
+        run directory as it goes (checkpoints every ``ckpt_every`` steps, Ctrl-C saves one).
+
+        ``data`` is a DataFrame or a CSV path; ``source`` names the file a DataFrame was
+        read from (recorded with its SHA-256, so that ``ganforge eval`` can read it again).
+        """
+        if isinstance(data, (str, Path)):
+            source, data = data, read_table(data)
+        path = Path(source) if source is not None else None
+        df = data
         opt = self.run_options
         self.train_, self.holdout_ = _split(df, opt["holdout"], self.synth.options.seed)
         self.data_info_ = self._data_info(df, path, discrete_columns, continuous_columns)
