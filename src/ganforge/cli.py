@@ -491,6 +491,16 @@ def _rank_tag() -> str:
     return f"[rank {rank}] " if rank != "0" and os.environ.get("WORLD_SIZE", "1") != "1" else ""
 
 
+def _error_line(text: str) -> None:
+    """Writes one line to stderr in a single write, so lines from several processes never mix."""
+    sys.stderr.flush()
+    data = f"{text}\n".encode(sys.stderr.encoding or "utf-8", "replace")
+    try:
+        os.write(sys.stderr.fileno(), data)
+    except (AttributeError, OSError, ValueError):  # a stderr without a file descriptor
+        sys.stderr.write(f"{text}\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     parser = build_parser()
@@ -508,10 +518,10 @@ def main(argv: list[str] | None = None) -> int:
     except GanforgeError as e:
         if args.debug:
             raise
-        print(f"ganforge: error: {_rank_tag()}{e}", file=sys.stderr)
+        _error_line(f"ganforge: error: {_rank_tag()}{e}")
         return 2
     except TrainingFailed as e:
-        print(f"ganforge: error: {e}", file=sys.stderr)
+        _error_line(f"ganforge: error: {e}")
         return 1
     except KeyboardInterrupt as e:
         detail = f" ({e}); continue with --resume" if str(e) else ""
