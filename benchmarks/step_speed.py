@@ -11,7 +11,8 @@ BatchNorm, 32×32×1, latent 100, width 64), batch 64, non-saturating loss, fp32
 
 Speed: the variants run interleaved in one process (A B A B ...), ``--steps`` steps per
 round after a warm-up; the table gives the median time per step and the median ratio to the
-plain loop with its min and max over the rounds. Memory: each variant runs three steps in a
+plain loop with its min and max over the rounds (on CUDA an fp16 variant with a gradient
+scaler runs too). Memory: each variant runs three steps in a
 fresh process; on the CPU the peak is the growth of the resident set during them (the peak
 resident size, reset through /proc/self/clear_refs just before the first step, minus the
 size then), on CUDA the growth of ``max_memory_allocated``.
@@ -43,6 +44,7 @@ LATENT = 100
 BATCH = 64
 WIDTH = 64
 VARIANTS = ("plain", "ganforge", "ganforge-contiguous", "ganforge-bf16")
+MIXED = ("ganforge-bf16", "ganforge-fp16")  # fp16 (with a gradient scaler) on CUDA only
 
 
 def networks(device: torch.device, channels_last: bool) -> tuple[nn.Module, nn.Module]:
@@ -100,7 +102,7 @@ def ganforge_step(
         loss="nonsaturating",
         g_optimizer=torch.optim.Adam(net_g.parameters(), 2e-4, (0.5, 0.999), fused=fused),
         d_optimizer=torch.optim.Adam(net_d.parameters(), 2e-4, (0.5, 0.999), fused=fused),
-        precision="bf16" if variant == "ganforge-bf16" else "fp32",
+        precision=variant.removeprefix("ganforge-") if variant in MIXED else "fp32",
         reuse_fake=True,
     )
     layout = torch.channels_last if channels_last else torch.contiguous_format
@@ -166,14 +168,15 @@ def main() -> None:
         print(json.dumps(peak_memory(args.memory_of, device, args.compile)))
         return
     print(machine())
-    steps = {v: make(v, device, args.compile) for v in VARIANTS}
+    variants = VARIANTS + (("ganforge-fp16",) if device.type == "cuda" else ())
+    steps = {v: make(v, device, args.compile) for v in variants}
     real = real_batch(device)
     for step in steps.values():  # warm-up (and compilation)
         for _ in range(2):
             step(real)
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    times: dict[str, list[float]] = {v: [] for v in variants}
     for r in range(args.rounds):
-        for v in VARIANTS if r % 2 == 0 else reversed(VARIANTS):
+        for v in variants if r % 2 == 0 else reversed(variants):
             sync(device)
             t0 = time.perf_counter()
             for _ in range(args.steps):
@@ -181,13 +184,13 @@ def main() -> None:
             sync(device)
             times[v].append((time.perf_counter() - t0) / args.steps)
     memory = {}
-    for v in VARIANTS:
+    for v in variants:
         cmd = [sys.executable, __file__, "--memory-of", v, "--device", args.device]
         cmd += ["--compile"] if args.compile else []
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         memory[v] = float(out.strip().splitlines()[-1])
     rows = []
-    for v in VARIANTS:
+    for v in variants:
         ratios = [p / t for p, t in zip(times["plain"], times[v], strict=True)]
         rows.append(
             [
@@ -204,7 +207,8 @@ def main() -> None:
         f"DCGAN pair with BatchNorm, {SHAPE[1]}×{SHAPE[2]}×{SHAPE[0]}, latent {LATENT}, "
         f"width {WIDTH}, batch {BATCH}, Adam 2e-4 (0.5, 0.999), non-saturating loss; "
         f"{args.rounds} interleaved rounds of {args.steps} steps; device {device}"
-        f"{', ganforge compiled' if args.compile else ''}. fp32 unless the variant says bf16."
+        f"{', ganforge compiled' if args.compile else ''}. "
+        "fp32 unless the variant names bf16 or fp16."
     )
     record("Step speed: Trainer.step against the DCGAN-example loop", table, note)
 

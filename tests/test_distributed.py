@@ -1,4 +1,5 @@
-"""Training under torchrun: real processes, two ranks, the gloo backend, on the CPU."""
+"""Training under torchrun: real processes, two ranks, the gloo backend, on the CPU; and, where
+a CUDA GPU is present, one process per GPU on the nccl backend."""
 
 import json
 import os
@@ -21,7 +22,9 @@ from ganforge.data import load_data
 from ganforge.distributed import Dist, Shard, rank_seed
 from ganforge.noise import Noise
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU, gloo
+CUDA_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
 
 # A script that trains through the Python face under torchrun; each rank saves its model.
@@ -41,10 +44,10 @@ save_file(tensors, f"{out}/rank{current().rank}.safetensors")
 """
 
 
-def torchrun(*args, nproc=2, timeout=300, **kwargs):
+def torchrun(*args, nproc=2, timeout=300, env=ENV):
     """Runs a command under torchrun with ``nproc`` processes and waits for it."""
     cmd = [*TORCHRUN, str(nproc), *map(str, args)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ENV, **kwargs)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def start_torchrun(*args, nproc=2):
@@ -205,3 +208,25 @@ def test_bad_input_under_torchrun_is_one_line_and_exit_2(tmp_path):
 def test_sync_bn_on_the_cpu_is_refused_clearly():
     result = run("train", "digits", "--sync-bn", "--device", "cpu", "--steps", "1", "--quiet")
     assert result.returncode == 2 and "--sync-bn needs CUDA" in result.stderr
+
+
+@needs_cuda
+def test_one_process_per_gpu_trains_on_nccl_with_synced_batchnorm(tmp_path):
+    gpus = torch.cuda.device_count()
+    out = tmp_path / "run"
+    args = ["-m", "ganforge", "train", "digits", "--device", "cuda", "--sync-bn", "--steps", "30"]
+    quiet = ["--sample-every", "0", "--eval-every", "0", "--quiet", "--out", out]
+    result = torchrun(*args, *quiet, nproc=gpus, env=CUDA_ENV)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads((out / "config.json").read_text())["distributed"]
+    assert record["backend"] == "nccl" and record["world_size"] == gpus
+    assert (out / "checkpoints").is_dir() and any((out / "checkpoints").iterdir())
+
+
+@needs_cuda
+def test_more_processes_than_gpus_is_refused_clearly():
+    gpus = torch.cuda.device_count()
+    args = ["-m", "ganforge", "train", "digits", "--device", "cuda", "--steps", "1", "--quiet"]
+    result = torchrun(*args, nproc=gpus + 1, env=CUDA_ENV)
+    assert result.returncode != 0
+    assert f"local rank {gpus} has no GPU ({gpus} visible)" in result.stderr
