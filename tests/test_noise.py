@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ganforge.errors import GanforgeError
-from ganforge.noise import Noise
+from ganforge.noise import Noise, restore_rng
 
 
 def test_shape_int_and_tuple():
@@ -51,3 +51,29 @@ def test_bad_arguments():
         Noise(3, distribution="cauchy")
     with pytest.raises(GanforgeError, match="positive"):
         Noise(0)
+
+
+def test_restore_rng_continues_a_stream_of_the_same_device_type():
+    a = torch.Generator().manual_seed(3)
+    torch.rand(5, generator=a)
+    b = torch.Generator().manual_seed(99)
+    assert restore_rng(b, a.get_state()) is True
+    assert torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))
+
+
+def test_restore_rng_reseeds_deterministically_from_another_device_types_state():
+    foreign = torch.arange(16, dtype=torch.uint8)  # a CUDA generator's state is 16 bytes
+    first, second = torch.Generator().manual_seed(1), torch.Generator().manual_seed(2)
+    assert restore_rng(first, foreign) is False and restore_rng(second, foreign) is False
+    assert torch.equal(torch.rand(4, generator=first), torch.rand(4, generator=second))
+    other = torch.Generator()
+    restore_rng(other, foreign + 1)
+    assert not torch.equal(torch.rand(4, generator=other), torch.rand(4, generator=first))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_state_saved_on_the_cpu_loads_on_cuda_and_back():
+    cpu, cuda = Noise(4, seed=0), Noise(4, seed=0, device="cuda")
+    assert cuda.load_state_dict(cpu.state_dict()) is False
+    assert cpu.load_state_dict(cuda.state_dict()) is False
+    assert cuda(3).device.type == "cuda"

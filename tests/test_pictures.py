@@ -50,11 +50,11 @@ def test_digits_fit_sample_save_load(tmp_path):
 def test_interpolation_ends_are_the_two_random_inputs():
     gan = gf.GAN("digits", **{**TINY, "steps": 2}).fit()
     walk = gan.interpolate(rows=3, steps=4, seed=7)
-    noise = gf.Noise(16, seed=7)
-    a, b = noise(3), noise(3)
     generator = gan.trainer_.sampling_generator.eval()
+    noise = gf.Noise(16, seed=7, device=next(generator.parameters()).device)
+    a, b = noise(3), noise(3)
     with torch.no_grad():
-        ends = gf.data.images.to_uint8(generator(torch.cat([a, b])))
+        ends = gf.data.images.to_uint8(generator(torch.cat([a, b])).cpu())
     walk = walk.reshape(3, 4, 8, 8, 1)
     assert np.abs(walk[:, 0].astype(int) - ends[:3]).max() <= 1
     assert np.abs(walk[:, -1].astype(int) - ends[3:]).max() <= 1

@@ -197,3 +197,48 @@ def test_nonfinite_update_is_never_applied():
         assert torch.equal(p, q)
     tr.discriminator_step(torch.zeros(8, 2))  # and training goes on
     assert tr.num_skipped == 1
+
+
+def _with_foreign_rng_states(path) -> None:
+    """Rewrites a checkpoint as if its random streams came from a CUDA generator (16 bytes)."""
+    from ganforge.checkpoint import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(path)
+    state["trainer"]["noise"]["rng"] = torch.arange(16, dtype=torch.uint8)
+    state["trainer"]["rng"] = torch.arange(16, dtype=torch.uint8) * 2
+    save_checkpoint(path, state)
+
+
+def test_resume_from_another_device_type_continues_deterministically_with_a_note(tmp_path, capfd):
+    import ganforge as gf
+    from ganforge.checkpoint import checkpoint_path
+
+    opts = dict(steps=10, batch_size=32, g_width=16, d_width=16, ckpt_every=10, threads=1)
+    opts.update(sample_every=0, eval_every=0, device="cpu")
+    resumed = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        gf.GAN("ring", **opts).fit(out=out)
+        _with_foreign_rng_states(checkpoint_path(out / "checkpoints", 10))
+        capfd.readouterr()
+        gan = gf.GAN("ring", **{**opts, "steps": 20}).fit(out=out, resume=True)
+        assert (
+            "trained on another device type; its random streams restart" in capfd.readouterr().err
+        )
+        assert gan.trainer_.num_steps == 20
+        resumed.append(gan.trainer_.generator.state_dict())
+    for key, value in resumed[0].items():
+        assert torch.equal(value, resumed[1][key]), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_run_trained_on_the_cpu_samples_and_resumes_on_cuda(tmp_path):
+    import ganforge as gf
+
+    opts = dict(steps=10, batch_size=32, g_width=16, d_width=16, sample_every=0, eval_every=0)
+    gf.GAN("ring", **opts, device="cpu").fit(out=tmp_path / "run", progress=False)
+    loaded = gf.GAN.load(tmp_path / "run", device="cuda")
+    assert loaded.sample(8).shape == (8, 2)
+    gan = gf.GAN("ring", **{**opts, "steps": 20}, device="cuda")
+    gan.fit(out=tmp_path / "run", resume=True, progress=False)
+    assert gan.trainer_.num_steps == 20

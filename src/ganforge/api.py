@@ -3,6 +3,7 @@ pictures and tables alike (tables go to :class:`ganforge.tables.run.TableRun`)."
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from ganforge.loop import SHOWN, Meter, TrainingInterrupted, sigint_flag
 from ganforge.losses import realness
 from ganforge.metrics import mode_stats
 from ganforge.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
-from ganforge.noise import Noise
+from ganforge.noise import Noise, restore_rng
 from ganforge.plots import image_grid, loss_plot, save_picture, scatter_plot
 from ganforge.rejection import rejection_sample
 from ganforge.run import RunDir, check_same_config
@@ -371,8 +372,16 @@ class GAN:
         self.source_.load_state_dict(state["data"])
         if world > 1:  # this rank's own random streams
             mine = state["ranks"][self.dist_.rank]
-            self.trainer_.noise.load_state_dict(mine["noise"])
-            self.trainer_.rng.set_state(mine["rng"].cpu())
+            same_device = self.trainer_.noise.load_state_dict(mine["noise"])
+            same_device &= restore_rng(self.trainer_.rng, mine["rng"])
+            self.trainer_.streams_continued &= same_device
+        if not self.trainer_.streams_continued and self.dist_.is_main:
+            print(
+                f"ganforge: note: {run.path} was trained on another device type; its random "
+                f"streams restart from the saved state on {self.trainer_.noise.device.type} "
+                "(a resume across devices cannot be bitwise)",
+                file=sys.stderr,
+            )
         best = state.get("best")
         if self._evaluator is not None and best and best["metric"] == self._best_key:
             self.best_ = best

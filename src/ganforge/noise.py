@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import torch
@@ -56,9 +57,26 @@ class Noise:
         """The generator's state, so that a resumed run draws the same noise."""
         return {"rng": self.generator.get_state()}
 
-    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restores the state saved by :meth:`state_dict`."""
-        self.generator.set_state(state["rng"].cpu())
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> bool:
+        """Restores the state saved by :meth:`state_dict`; see :func:`restore_rng`."""
+        return restore_rng(self.generator, state["rng"])
 
     def __repr__(self) -> str:
         return f"Noise({self.shape}, distribution={self.distribution!r})"
+
+
+def restore_rng(generator: torch.Generator, state: torch.Tensor) -> bool:
+    """Puts ``state`` (from ``get_state``) into ``generator``; whether the stream continues.
+
+    A state saved by a generator of another device type (a run trained on the CPU and
+    continued on CUDA, say) cannot continue there: the two kinds of generator keep different
+    states. ``generator`` is then seeded from a hash of the saved state instead, so that
+    continuing the same run twice still draws the same numbers, and ``False`` is returned.
+    """
+    state = state.detach().cpu()
+    if state.numel() == generator.get_state().numel():
+        generator.set_state(state)
+        return True
+    digest = hashlib.sha256(state.contiguous().numpy().tobytes()).digest()
+    generator.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    return False

@@ -13,7 +13,7 @@ from ganforge import losses
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.losses import Loss, realness
-from ganforge.noise import Noise
+from ganforge.noise import Noise, restore_rng
 from ganforge.penalties import clip_weights, gradient_penalty, r1_penalty
 
 
@@ -192,6 +192,8 @@ class Trainer:
         self.num_skipped = 0
         self.rng = torch.Generator(noise.device).manual_seed(seed)
         self.num_steps = 0
+        # False after loading a state saved on another device type (see restore_rng)
+        self.streams_continued = True
         self._wrapped: tuple[nn.Module, nn.Module] | None = None  # see wrap()
 
     def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
@@ -521,8 +523,9 @@ class Trainer:
         ):
             optimizer.load_state_dict(state[key])
             _match_layout(optimizer)
-        self.noise.load_state_dict(state["noise"])
-        self.rng.set_state(state["rng"].cpu())
+        same_device = self.noise.load_state_dict(state["noise"])
+        same_device &= restore_rng(self.rng, state["rng"])
+        self.streams_continued = same_device
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.g_scaler.load_state_dict(state.get("g_scaler", {}))
