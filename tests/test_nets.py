@@ -271,6 +271,24 @@ def test_channels_last_matches_contiguous(norm):
     assert_close(got, d_b(real), atol=1e-5, rtol=1e-5)
 
 
+def test_channels_last_nets_keep_one_layout_in_the_backward_pass_with_equal_gradients():
+    g, d = _pair((1, 16, 16), width=8, depth=1, norm="batch", g_norm="batch")
+    g_cl = copy.deepcopy(g).to(memory_format=torch.channels_last)
+    d_cl = copy.deepcopy(d).to(memory_format=torch.channels_last)
+    seen = []
+    for net in (g_cl, d_cl):
+        for m in net.modules():
+            if isinstance(m, nn.LeakyReLU | nn.ReLU | nn.BatchNorm2d):
+                m.register_full_backward_hook(lambda m, gin, gout: seen.append(gout[0]))
+    z = torch.randn(4, LATENT)
+    d(g(z)).sum().backward()
+    d_cl(g_cl(z)).sum().backward()
+    assert seen and all(t.is_contiguous(memory_format=torch.channels_last) for t in seen)
+    for a, b in ((g, g_cl), (d, d_cl)):
+        for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+            assert_close(q.grad, p.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
 # --- sizes and errors --------------------------------------------------------------------
 
 

@@ -232,7 +232,23 @@ class DCGANGenerator(nn.Module):
                 f"generator expects noise of size {self.latent_dim}, got {z.shape[1]}: "
                 "make --latent-dim match the generator"
             )
-        return self.body(self.project(z).view(z.shape[0], *self.base))
+        base = self.project(z).view(z.shape[0], *self.base)
+        return self.body(base.contiguous(memory_format=_layout(self.body)))
+
+
+def _layout(x: nn.Module | Tensor) -> torch.memory_format:
+    """The memory layout (channels-last or not) of a 4-D tensor or of a module's first
+    convolution weight.
+
+    The nets keep their activations in one layout: an elementwise backward pass over two
+    layouts (a channels-last gradient and a contiguous saved input, say) is many times
+    slower on the CPU.
+    """
+    t = x if isinstance(x, Tensor) else next((p for p in x.parameters() if p.dim() == 4), None)
+    if t is None or t.dim() != 4 or t.is_contiguous():
+        return torch.contiguous_format
+    cl = t.is_contiguous(memory_format=torch.channels_last)
+    return torch.channels_last if cl else torch.contiguous_format
 
 
 class DCGANDiscriminator(nn.Module):
@@ -297,7 +313,11 @@ class DCGANDiscriminator(nn.Module):
                 f"discriminator expects images of shape {self.shape}, got "
                 f"{tuple(x.shape[1:])}: make the data match --resolution and the channels"
             )
-        return self.head(self.body(_pack(x, self.pack)).flatten(1)).squeeze(-1)
+        h = self.body(_pack(x, self.pack))
+        if h.requires_grad and _layout(h) == torch.channels_last:
+            # flattening makes the gradient contiguous: give it back in h's layout
+            h.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
+        return self.head(h.flatten(1)).squeeze(-1)
 
 
 __all__ = [
