@@ -69,7 +69,7 @@ def test_sampling_with_dot_is_seeded_and_leaves_both_networks_untouched(ring_gan
     before = [{k: v.clone() for k, v in m.state_dict().items()} for m in modules]
     grads = [[p.grad for p in m.parameters()] for m in modules]
     flags = [[p.requires_grad for p in m.parameters()] for m in modules]
-    plain = ring_gan.sample(500, seed=3)
+    plain = ring_gan.sample(500, seed=3, dot_steps=0)
     moved = ring_gan.sample(500, seed=3, dot_steps=10)
     np.testing.assert_array_equal(moved, ring_gan.sample(500, seed=3, dot_steps=10))
     assert not np.array_equal(moved, plain) and moved.shape == plain.shape
@@ -90,6 +90,20 @@ def test_dot_refuses_packs_and_drs_together(ring_gan):
         packed.sample(10, dot_steps=5)
     with pytest.raises(GanforgeError, match="--dot-steps"):
         gf.GAN("ring", dot_steps=-1).get_config()
+
+
+def test_the_ring_and_grid_presets_sample_with_dot_and_other_points_do_not(ring_gan):
+    assert gf.GAN("ring").get_config().dot_steps == 30
+    assert gf.GAN("grid").get_config().dot_steps == 30
+    assert gf.GAN().get_config(np.zeros((20, 2), np.float32)).dot_steps == 0
+    # the preset gives way to what DOT cannot go with, and to the user's own choice
+    assert gf.GAN("ring", pack=2).get_config().dot_steps == 0
+    assert gf.GAN("ring", drs=True).get_config().dot_steps == 0
+    assert gf.GAN("grid", dot_steps=0).get_config().dot_steps == 0
+    # at sampling time, asking for rejection sampling turns the run's DOT off
+    with_dot = ring_gan.sample(200, seed=1, dot_steps=30)
+    np.testing.assert_array_equal(ring_gan.sample(200, seed=1), with_dot)
+    assert ring_gan.sample(200, seed=1, drs=True).shape == (200, 2)
 
 
 def test_cli_sample_with_dot_steps(tmp_path):

@@ -586,8 +586,9 @@ class GAN:
         ``seed`` gives the same samples; ``None`` uses the run's seed. ``drs`` turns
         discriminator rejection sampling on or off (``None``: the run's ``drs`` setting).
         ``dot_steps`` sets latent discriminator optimal transport (``None``: the run's
-        ``dot_steps``; 0: off; see :mod:`ganforge.transport`). ``conditions`` (tables)
-        ``{column: value}`` restricts categorical columns.
+        ``dot_steps``, or 0 when ``drs`` is asked for; 0: off; see
+        :mod:`ganforge.transport`). ``conditions`` (tables) ``{column: value}`` restricts
+        categorical columns.
         """
         if self.is_table:
             if drs or dot_steps:
@@ -613,7 +614,9 @@ class GAN:
         cfg = self.config_
         seed = cfg.seed if seed is None else seed
         use_drs = cfg.drs if drs is None else drs
-        dot = cfg.dot_steps if dot_steps is None else dot_steps
+        if dot_steps is None:  # the run's DOT gives way to rejection sampling asked for here
+            dot_steps = 0 if drs else cfg.dot_steps
+        dot = dot_steps
         if dot < 0:
             raise GanforgeError(f"dot_steps must be 0 or more, got {dot}")
         if (use_drs or dot) and cfg.pack > 1:
