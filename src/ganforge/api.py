@@ -157,7 +157,10 @@ def build_trainer(
     ema = EMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None
     if cfg.compile:
         generator.compile()
-        discriminator.compile()
+        # R1 and the gradient penalty backpropagate through D's input gradient, a double
+        # backward pass that compiled modules do not support: D then stays eager
+        if cfg.r1_gamma == 0 and cfg.loss != "wgan-gp":
+            discriminator.compile()
 
     def adam(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
         # fused: one kernel for all parameters (the same update, less per-tensor overhead)

@@ -88,7 +88,11 @@ class TrainConfig:
         ("fp32", "bf16", "fp16"),
     )
     channels_last: bool = _opt(True, "pictures: channels-last memory layout for convolutions")
-    compile: bool = _opt(False, "compile both networks with torch.compile")
+    compile: bool = _opt(
+        False,
+        "compile the networks with torch.compile (D stays eager under R1 or the gradient "
+        "penalty, whose double backward pass compiled modules do not support)",
+    )
     label_smoothing: float = _opt(
         0.0, "one-sided label smoothing: D's target for real data is 1 - this (0 = off)"
     )
