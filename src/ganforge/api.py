@@ -617,9 +617,8 @@ class GAN:
         cfg = self.config_
         seed = cfg.seed if seed is None else seed
         use_drs = cfg.drs if drs is None else drs
-        if dot_steps is None:  # the run's DOT gives way to rejection sampling asked for here
-            dot_steps = 0 if drs else cfg.dot_steps
-        dot = dot_steps
+        # the run's DOT gives way to rejection sampling asked for here
+        dot = (0 if drs else cfg.dot_steps) if dot_steps is None else dot_steps
         if dot < 0:
             raise GanforgeError(f"dot_steps must be 0 or more, got {dot}")
         if (use_drs or dot) and cfg.pack > 1:
