@@ -475,3 +475,45 @@ def test_unrolled_generator_learns_against_the_future_discriminator_and_restores
         for name, value in state.items():
             assert torch.equal(torch.as_tensor(after["state"][key][name]), torch.as_tensor(value))
     assert unrolled.num_d_updates == 1
+
+
+def test_reuse_fake_step_is_the_dcgan_alternation_on_one_generated_batch():
+    """``reuse_fake``: D learns from G(z) with z drawn once, then G learns from the same
+    G(z) judged by the updated D; written out here in plain PyTorch."""
+    tr = _trainer(reuse_fake=True, seed=3)
+    g, d = copy.deepcopy(tr.generator), copy.deepcopy(tr.discriminator)
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-2)
+    opt_d = torch.optim.Adam(d.parameters(), lr=1e-2)
+    noise, real = Noise(4, seed=3), _real()
+    softplus = torch.nn.functional.softplus
+    for _ in range(3):
+        stats = tr.step(real)
+        fake = g(noise(32))  # once per step, with its graph
+        opt_d.zero_grad()
+        softplus(-d(real)).mean().backward()
+        softplus(d(fake.detach())).mean().backward()
+        opt_d.step()
+        d_grads = [p.grad.clone() for p in d.parameters()]
+        d_buffers = _snapshot(d)
+        opt_g.zero_grad()
+        g_loss = softplus(-d(fake)).mean()
+        g_loss.backward()
+        opt_g.step()
+        d.load_state_dict(d_buffers)  # D's statistics of the G step's forward are dropped
+        for mine, theirs in ((tr.generator, g), (tr.discriminator, d)):
+            for k, v in theirs.state_dict().items():
+                torch.testing.assert_close(mine.state_dict()[k], v, rtol=1e-6, atol=1e-7)
+        for p, grad in zip(tr.discriminator.parameters(), d_grads, strict=True):
+            torch.testing.assert_close(p.grad, grad, rtol=1e-6, atol=1e-7)  # none from G's step
+        assert stats["g_loss"] == pytest.approx(float(g_loss.detach()), rel=1e-6)
+    assert torch.equal(tr.noise.generator.get_state(), noise.generator.get_state())  # one draw
+
+
+def test_reuse_fake_keeps_fresh_batches_when_it_cannot_apply():
+    """With n_critic > 1 there is no single judged batch to reuse: each update draws its own."""
+    reuse, fresh = _trainer(reuse_fake=True, n_critic=2, seed=4), _trainer(n_critic=2, seed=4)
+    for tr in (reuse, fresh):
+        tr.step(_real())
+    for a, b in zip(reuse.generator.parameters(), fresh.generator.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(reuse.noise.generator.get_state(), fresh.noise.generator.get_state())
