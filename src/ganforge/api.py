@@ -37,7 +37,7 @@ from ganforge.ema import EMA
 from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.evaluate import Evaluator, best_key, is_better
 from ganforge.loop import SHOWN, Meter, TrainingInterrupted, sigint_flag
-from ganforge.losses import realness
+from ganforge.losses import LOSSES, realness
 from ganforge.metrics import mode_stats
 from ganforge.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganforge.noise import Noise, restore_rng
@@ -159,7 +159,7 @@ def build_trainer(
         generator.compile()
         # R1 and the gradient penalty backpropagate through D's input gradient, a double
         # backward pass that compiled modules do not support: D then stays eager
-        if cfg.r1_gamma == 0 and cfg.loss != "wgan-gp":
+        if cfg.r1_gamma == 0 and LOSSES[cfg.loss].gp_weight == 0:
             discriminator.compile()
 
     def adam(module: torch.nn.Module, lr: float) -> torch.optim.Adam:
