@@ -1,6 +1,7 @@
 """Latent discriminator optimal transport: its update against closed forms, the Lipschitz
 estimate, and sampling with it leaving both networks untouched."""
 
+import json
 import math
 
 import numpy as np
@@ -95,6 +96,7 @@ def test_dot_refuses_packs_and_drs_together(ring_gan):
 def test_the_ring_and_grid_presets_sample_with_dot_and_other_points_do_not(ring_gan):
     assert gf.GAN("ring").get_config().dot_steps == 30
     assert gf.GAN("grid").get_config().dot_steps == 30
+    assert gf.GAN("mnist").get_config().dot_steps == 20
     assert gf.GAN().get_config(np.zeros((20, 2), np.float32)).dot_steps == 0
     # the preset gives way to what DOT cannot go with, and to the user's own choice
     assert gf.GAN("ring", pack=2).get_config().dot_steps == 0
@@ -112,3 +114,28 @@ def test_cli_sample_with_dot_steps(tmp_path):
     out = tmp_path / "x.npy"
     assert main(["sample", str(run), "-n", "100", "-o", str(out), "--dot-steps", "5"]) == 0
     assert np.load(out).shape == (100, 2)
+
+
+def test_step_grids_and_health_signals_come_straight_from_the_generator(tmp_path):
+    # DOT on: the grid of the last step shows the generator's own pictures, the final grid
+    # the refined ones that `sample` gives; the diversity signal is the unrefined spread
+    from PIL import Image
+
+    from ganforge.api import N_GRID, N_SPREAD, _spread
+    from ganforge.plots import image_grid
+
+    opts = {"steps": 4, "batch_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16}
+    gan = gf.GAN("digits", **opts, sample_every=4, log_every=4, dot_steps=5)
+    gan.fit(out=tmp_path / "run")
+    samples = tmp_path / "run" / "samples"
+    step_grid = np.asarray(Image.open(samples / "step_000004.png"))
+    final_grid = np.asarray(Image.open(samples / "final.png"))
+    plain, refined = gan.sample(N_GRID, dot_steps=0), gan.sample(N_GRID)
+    assert not np.array_equal(plain, refined)
+    np.testing.assert_array_equal(step_grid, image_grid(plain)[..., 0])
+    np.testing.assert_array_equal(final_grid, image_grid(refined)[..., 0])
+    seed = gan.config_.seed + 1
+    real = _spread(gan.source_.reference(N_SPREAD, seed=seed))
+    expected = _spread(gan.sample(N_SPREAD, seed=seed, dot_steps=0)) / real
+    record = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()][-1]
+    assert record["diversity"] == pytest.approx(expected, rel=1e-6)

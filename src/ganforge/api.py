@@ -76,6 +76,7 @@ N_GRID = 64  # pictures in a sample grid
 
 N_SPREAD = 256  # samples whose spread gives the diversity signal
 N_COVER = 1000  # samples whose modes give the coverage signal
+PLAIN = {"drs": False, "dot_steps": 0}  # sample() straight from the generator
 
 
 def _summary_writer() -> type:
@@ -515,7 +516,8 @@ class GAN:
                         for key, value in record.items():
                             board.add_scalar(key, value, step)
                 if cfg.sample_every and step % cfg.sample_every == 0:
-                    self._picture(run.samples / f"step_{step:06d}.png", reference, f"step {step}")
+                    path = run.samples / f"step_{step:06d}.png"
+                    self._picture(path, reference, f"step {step}", refine=False)
                 if save or stop:
                     path = run.save(step, self._state(ranks), cfg.ckpt_keep)
                     if stop:
@@ -524,7 +526,9 @@ class GAN:
             board.close()
         self._share_buffers()
         if writes:
-            self._picture(run.samples / "final.png", reference, f"final (step {cfg.steps})")
+            self._picture(
+                run.samples / "final.png", reference, f"final (step {cfg.steps})", refine=True
+            )
             if pictures:
                 walk = image_grid(self.interpolate(rows=8, steps=10), ncol=10)
                 save_picture(run.samples / "interpolation.png", walk)
@@ -547,15 +551,16 @@ class GAN:
     def _signals(self) -> dict[str, float]:
         """Health signals of the generator at a log step: the spread of a fixed batch of its
         samples against real ones (``diversity``, 1 = as spread as the data) and, on a known
-        mixture, the modes a fixed batch hits."""
+        mixture, the modes a fixed batch hits. Both describe the generator itself, without
+        sampling-time refinement (DRS, DOT)."""
         seed = self.config_.seed + 1  # fixed noise, apart from the run's own samples
         if not hasattr(self, "_real_spread"):
             self._real_spread = _spread(self.source_.reference(N_SPREAD, seed=seed))
-        fake = self.sample(N_SPREAD, seed=seed)
+        fake = self.sample(N_SPREAD, seed=seed, **PLAIN)
         signals = {"diversity": _spread(fake) / max(self._real_spread, 1e-12)}
         mixture = self.source_.mixture
         if mixture is not None:
-            modes = mode_stats(self.sample(N_COVER, seed=seed), mixture)["modes"]
+            modes = mode_stats(self.sample(N_COVER, seed=seed, **PLAIN), mixture)["modes"]
             signals.update(modes_covered=modes, modes_total=len(mixture.means))
         return signals
 
@@ -566,12 +571,18 @@ class GAN:
         for module in (trainer.generator, trainer.discriminator, trainer.sampling_generator):
             broadcast_buffers(module, self.dist_)
 
-    def _picture(self, path: Path, reference: np.ndarray | None, title: str) -> None:
-        """A grid of pictures from fixed noise, or a scatter plot of points over real ones."""
+    def _picture(self, path: Path, reference: np.ndarray | None, title: str, refine: bool) -> None:
+        """A grid of pictures from fixed noise, or a scatter plot of points over real ones.
+
+        ``refine``: drawn as :meth:`sample` draws them (with the run's DRS or DOT); without
+        it, straight from the generator, which is cheaper and shows training as it goes.
+        """
+        how = {} if refine else PLAIN
         if self.is_pictures:
-            save_picture(path, image_grid(self.sample(N_GRID)))
+            save_picture(path, image_grid(self.sample(N_GRID, **how)))
         else:
-            scatter_plot(path, reference, self.sample(1000), f"{self.source_.name}, {title}")
+            points = self.sample(1000, **how)
+            scatter_plot(path, reference, points, f"{self.source_.name}, {title}")
 
     def sample(
         self,
