@@ -93,7 +93,7 @@ def test_dot_refuses_packs_and_drs_together(ring_gan):
         gf.GAN("ring", dot_steps=-1).get_config()
 
 
-def test_the_ring_and_grid_presets_sample_with_dot_and_other_points_do_not(ring_gan):
+def test_the_toy_and_mnist_presets_sample_with_dot_and_other_points_do_not(ring_gan):
     assert gf.GAN("ring").get_config().dot_steps == 30
     assert gf.GAN("grid").get_config().dot_steps == 30
     assert gf.GAN("mnist").get_config().dot_steps == 20

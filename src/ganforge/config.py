@@ -254,7 +254,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Adam 2e-3 decaying linearly over the second half: FD ratio 7.4 against 22 at 2e-4;
     # the generator learning from the batch D just judged makes a step 1.18x faster, so
     # 9,500 steps take the time 8,000 took (image_quality.py: FD ratio 7.79 against 8.55);
-    # sampling with 20 steps of latent DOT lowers it to about 5.6 (RESULTS.md)
+    # sampling with 20 steps of latent DOT lowers it to 5.45 (RESULTS.md)
     "mnist": {
         "steps": 9500,
         "lr_g": 2e-3,
