@@ -7,10 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import ganforge as gf
+from ganforge.api import N_GRID, N_SPREAD, _spread
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
+from ganforge.plots import image_grid
 from ganforge.transport import LR, SMOOTH, effective_lipschitz, transport
 
 
@@ -119,11 +122,6 @@ def test_cli_sample_with_dot_steps(tmp_path):
 def test_step_grids_and_health_signals_come_straight_from_the_generator(tmp_path):
     # DOT on: the grid of the last step shows the generator's own pictures, the final grid
     # the refined ones that `sample` gives; the diversity signal is the unrefined spread
-    from PIL import Image
-
-    from ganforge.api import N_GRID, N_SPREAD, _spread
-    from ganforge.plots import image_grid
-
     opts = {"steps": 4, "batch_size": 16, "g_width": 8, "d_width": 8, "latent_dim": 16}
     gan = gf.GAN("digits", **opts, sample_every=4, log_every=4, dot_steps=5)
     gan.fit(out=tmp_path / "run")
