@@ -255,7 +255,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the generator learning from the batch D just judged makes a step 1.18x faster;
     # sampling with 20 steps of latent DOT lowers the ratio by about 2; a 3x3 convolution
     # after each of G's upsamplings (depth 2) makes a step 1.3x slower but gains more than
-    # the 2,500 steps it costs: 6,750 steps at depth 2 score 4.41 and 4.45 on two seeds
+    # the steps it costs: 6,750 steps at depth 2 score 4.41 and 4.45 on two seeds
     # where 9,500 at depth 1 score 5.62 and 4.49; 8,000 take the time 9,500 took (RESULTS.md)
     "mnist": {
         "steps": 8000,
