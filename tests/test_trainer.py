@@ -336,7 +336,12 @@ def test_instance_noise_reaches_discriminator_inputs_with_the_given_scale():
 @pytest.mark.parametrize("loss", ["nonsaturating", "wgan-gp"])
 def test_invariants_hold_with_augment_noise_and_bf16(loss):
     tr = _trainer(
-        loss, r1_gamma=1.0, augment=lambda x, g: x * 0.9, instance_noise=0.1, precision="bf16"
+        loss,
+        r1_gamma=1.0,
+        augment=lambda x, g: x * 0.9,
+        instance_noise=0.1,
+        g_topk=0.5,
+        precision="bf16",
     )
     tr.discriminator_step(_real())
     d_state, g_state = _snapshot(tr.discriminator), _snapshot(tr.generator)
@@ -517,3 +522,39 @@ def test_reuse_fake_keeps_fresh_batches_when_it_cannot_apply():
     for a, b in zip(reuse.generator.parameters(), fresh.generator.parameters(), strict=True):
         assert torch.equal(a, b)
     assert torch.equal(reuse.noise.generator.get_state(), fresh.noise.generator.get_state())
+
+
+def test_top_k_generator_loss_and_gradient_have_the_closed_form():
+    # a linear D: logit_i = x_i·w + b; the non-saturating loss over the k highest logits is
+    # mean_k softplus(-logit), whose gradient is -sigmoid(-logit_i)·w/k on those k rows, 0 else
+    tr = _trainer(g_topk=0.25)
+    tr.discriminator = nn.Linear(2, 1)
+    w, b = tr.discriminator.weight.detach()[0], tr.discriminator.bias.detach()[0]
+    fake = torch.randn(8, 2, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    logits = fake.detach() @ w + b
+    top = set(sorted(range(8), key=lambda i: -logits[i].item())[:2])  # k = 0.25 · 8
+    stats = tr.generator_step(8, fake=fake)
+    expected_loss = sum(math.log1p(math.exp(-logits[i].item())) for i in top) / 2
+    assert stats["g_loss"] == pytest.approx(expected_loss, rel=1e-6)
+    for i in range(8):
+        expected = -torch.sigmoid(-logits[i]) * w / 2 if i in top else torch.zeros(2)
+        torch.testing.assert_close(fake.grad[i], expected)
+    assert stats["d_fake"] == pytest.approx(logits.mean().item(), rel=1e-6)  # all 8 judged
+
+
+def test_top_k_keeps_at_least_one_sample_and_all_at_one():
+    tr = _trainer(g_topk=0.01)
+    logits = torch.tensor([0.3, -1.0, 2.0])
+    assert torch.equal(tr._top(logits), torch.tensor([2.0]))
+    tr.g_topk = 1.0
+    assert tr._top(logits) is logits
+    with pytest.raises(GanforgeError, match="g_topk must be in"):
+        _trainer(g_topk=0.0)
+
+
+def test_top_k_share_is_saved_and_restored():
+    a = _trainer(g_topk=0.5)
+    a.g_topk = 0.7  # as annealed by the training loop
+    b = _trainer()
+    b.load_state_dict(copy.deepcopy(a.state_dict()))
+    assert b.g_topk == 0.7

@@ -186,6 +186,7 @@ def build_trainer(
         reuse_fake=cfg.reuse_fake,
         augment=DiffAugment(cfg.augment) if cfg.augment else None,
         instance_noise=cfg.instance_noise,
+        g_topk=cfg.g_topk,
         precision=cfg.precision,
         on_nonfinite=cfg.on_nonfinite,
         label_smoothing=cfg.label_smoothing,
@@ -478,6 +479,9 @@ class GAN:
                 if cfg.instance_noise:
                     anneal = linear_decay(step, cfg.steps, cfg.instance_noise_anneal)
                     trainer.instance_noise = cfg.instance_noise * anneal
+                if cfg.g_topk < 1:
+                    anneal = linear_decay(step, cfg.steps, cfg.g_topk_anneal)
+                    trainer.g_topk = cfg.g_topk + (1 - cfg.g_topk) * anneal
                 batches = [
                     self._to_device(source.batch(cfg.batch_size)) for _ in range(cfg.n_critic)
                 ]

@@ -69,6 +69,14 @@ class TrainConfig:
         "with --n-critic 1, the generator update reuses the batch the discriminator just "
         "judged (one generator forward per step, as in DCGAN) instead of a fresh one",
     )
+    g_topk: float = _opt(
+        1.0,
+        "top-k training: the generator learns only from this fraction of each generated "
+        "batch, the samples D rates most real (1 = all)",
+    )
+    g_topk_anneal: float = _opt(
+        0.75, "fraction of the steps over which the kept share falls linearly from 1 to --g-topk"
+    )
     resolution: str = _opt("", "pictures: resize and centre-crop to N or HxW (empty = as stored)")
     channels: str = _opt(
         "auto", "pictures: colour channels (auto = the majority of files)", ("auto", "gray", "rgb")
@@ -199,6 +207,10 @@ class TrainConfig:
             raise GanforgeError(
                 f"--instance-noise-anneal must be in (0, 1], got {self.instance_noise_anneal}"
             )
+        if not 0 < self.g_topk <= 1:
+            raise GanforgeError(f"--g-topk must be in (0, 1], got {self.g_topk}")
+        if not 0 < self.g_topk_anneal <= 1:
+            raise GanforgeError(f"--g-topk-anneal must be in (0, 1], got {self.g_topk_anneal}")
         if self.dot_steps < 0:
             raise GanforgeError(f"--dot-steps must be 0 or more, got {self.dot_steps}")
         if not 0 <= self.drs_quantile < 1:

@@ -106,6 +106,9 @@ class Trainer:
             input of the discriminator, real and generated alike (e.g. DiffAugment).
         instance_noise: standard deviation of Gaussian noise added to every input of the
             discriminator (the course's remedy; the training loop may anneal it).
+        g_topk: top-k training (Sinha et al. 2020): the share of each generated batch that
+            the generator update learns from, the samples with the highest realness logits;
+            the others contribute no gradient (1 = all; the training loop may anneal it).
         precision: ``"fp32"``; ``"bf16"`` autocast (CPU and CUDA); ``"fp16"`` autocast with
             a gradient scaler per network (CUDA only).
         label_smoothing: one-sided label smoothing: the discriminator's target for real data
@@ -140,6 +143,7 @@ class Trainer:
         reuse_fake: bool = False,
         augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
         instance_noise: float = 0.0,
+        g_topk: float = 1.0,
         precision: str = "fp32",
         on_nonfinite: str = "stop",
         label_smoothing: float = 0.0,
@@ -158,6 +162,8 @@ class Trainer:
             raise GanforgeError(
                 f"d_l2 and unrolled_steps must be 0 or more, got {d_l2} and {unrolled_steps}"
             )
+        if not 0 < g_topk <= 1:
+            raise GanforgeError(f"g_topk must be in (0, 1], got {g_topk}")
         if precision not in PRECISIONS:
             raise GanforgeError(
                 f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}"
@@ -184,6 +190,7 @@ class Trainer:
         self.reuse_fake = reuse_fake
         self.augment = augment
         self.instance_noise = instance_noise
+        self.g_topk = g_topk
         self.precision = precision
         scaled = precision == "fp16"
         self.g_scaler = torch.amp.GradScaler("cuda", enabled=scaled)
@@ -254,7 +261,8 @@ class Trainer:
                 with self._autocast():
                     fake = self._g_train(z)  # 2. produce generator output
             fake_logits = self._critic(fake)  # 3. D's "real" classification
-            g_loss = self.loss.g_loss(fake=fake_logits)  # 4. loss from that classification
+            judged = self._top(fake_logits)  # all, or under top-k the most real-looking
+            g_loss = self.loss.g_loss(fake=judged)  # 4. loss from that classification
             self.g_optimizer.zero_grad(set_to_none=True)
             self.g_scaler.scale(g_loss).backward()  # 5. backpropagate through D and G
             grad_norm = self._grad_norm(self.generator, self.g_scaler)
@@ -325,6 +333,12 @@ class Trainer:
         )
         keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake", "d_grad_norm")
         return dict(zip(keys, stats.tolist(), strict=True))
+
+    def _top(self, fake_logits: Tensor) -> Tensor:
+        """The ``g_topk`` share of ``fake_logits`` (at least one) that D rates most real."""
+        n = fake_logits.shape[0]
+        k = max(1, round(self.g_topk * n))
+        return fake_logits if k >= n else fake_logits.topk(k).values
 
     def _r1(self, real: Tensor, real_logits: Tensor, use: bool) -> Tensor:
         """The (lazy) R1 penalty of this update, or 0."""
@@ -509,6 +523,7 @@ class Trainer:
             "g_scaler": self.g_scaler.state_dict(),
             "d_scaler": self.d_scaler.state_dict(),
             "instance_noise": self.instance_noise,
+            "g_topk": self.g_topk,
             "num_steps": self.num_steps,
             "num_d_updates": self.num_d_updates,
         }
@@ -531,5 +546,6 @@ class Trainer:
         self.g_scaler.load_state_dict(state.get("g_scaler", {}))
         self.d_scaler.load_state_dict(state.get("d_scaler", {}))
         self.instance_noise = float(state.get("instance_noise", self.instance_noise))
+        self.g_topk = float(state.get("g_topk", self.g_topk))
         self.num_steps = int(state["num_steps"])
         self.num_d_updates = int(state["num_d_updates"])
