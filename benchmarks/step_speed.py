@@ -1,6 +1,7 @@
 """Speed and memory of one training step: ganforge's Trainer against a plain PyTorch loop.
 
-    python benchmarks/step_speed.py [--rounds 7] [--steps 10] [--device cpu] [--compile]
+    python benchmarks/step_speed.py [--rounds 7] [--steps 10] [--memory-runs 5]
+                                    [--device cpu] [--compile]
 
 The plain loop is written the way the well-known DCGAN example writes it: one optimizer
 per network (Adam 2e-4, betas (0.5, 0.999)), the discriminator step scores the real batch
@@ -15,7 +16,9 @@ plain loop with its min and max over the rounds (on CUDA an fp16 variant with a 
 scaler runs too). Memory: each variant runs three steps in a
 fresh process; on the CPU the peak is the growth of the resident set during them (the peak
 resident size, reset through /proc/self/clear_refs just before the first step, minus the
-size then), on CUDA the growth of ``max_memory_allocated``.
+size then), on CUDA the growth of ``max_memory_allocated``. The resident set moves by a few
+MiB from one process to the next (the allocator's caches), so ``--memory-runs`` fresh
+processes per variant run interleaved and the table gives their median, min and max.
 """
 
 from __future__ import annotations
@@ -159,10 +162,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10, help="steps per variant and round")
+    parser.add_argument("--memory-runs", type=int, default=5, help="fresh processes per variant")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="torch.compile ganforge's step")
     parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if min(args.rounds, args.steps, args.memory_runs) < 1:
+        parser.error("--rounds, --steps and --memory-runs must be at least 1")
     device = torch.device(args.device)
     if args.memory_of:  # child process: one variant's peak memory
         print(json.dumps(peak_memory(args.memory_of, device, args.compile)))
@@ -183,12 +189,13 @@ def main() -> None:
                 steps[v](real)
             sync(device)
             times[v].append((time.perf_counter() - t0) / args.steps)
-    memory = {}
-    for v in variants:
-        cmd = [sys.executable, __file__, "--memory-of", v, "--device", args.device]
-        cmd += ["--compile"] if args.compile else []
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        memory[v] = float(out.strip().splitlines()[-1])
+    memory: dict[str, list[float]] = {v: [] for v in variants}
+    for _ in range(args.memory_runs):
+        for v in variants:
+            cmd = [sys.executable, __file__, "--memory-of", v, "--device", args.device]
+            cmd += ["--compile"] if args.compile else []
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            memory[v].append(float(out.strip().splitlines()[-1]))
     rows = []
     for v in variants:
         ratios = [p / t for p, t in zip(times["plain"], times[v], strict=True)]
@@ -197,16 +204,18 @@ def main() -> None:
                 v,
                 f"{1000 * statistics.median(times[v]):.1f}",
                 f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})",
-                f"{memory[v]:.0f}",
+                f"{statistics.median(memory[v]):.0f} ({min(memory[v]):.0f}–{max(memory[v]):.0f})",
             ]
         )
     table = markdown_table(
-        ["variant", "ms / step (median)", "speed-up vs plain (min–max)", "peak MiB"], rows
+        ["variant", "ms / step (median)", "speed-up vs plain (min–max)", "peak MiB (min–max)"],
+        rows,
     )
     note = (
         f"DCGAN pair with BatchNorm, {SHAPE[1]}×{SHAPE[2]}×{SHAPE[0]}, latent {LATENT}, "
         f"width {WIDTH}, batch {BATCH}, Adam 2e-4 (0.5, 0.999), non-saturating loss; "
-        f"{args.rounds} interleaved rounds of {args.steps} steps; device {device}"
+        f"{args.rounds} interleaved rounds of {args.steps} steps, peak memory the median of "
+        f"{args.memory_runs} fresh processes each; device {device}"
         f"{', ganforge compiled' if args.compile else ''}. "
         "fp32 unless the variant names bf16 or fp16."
     )
