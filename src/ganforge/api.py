@@ -4,7 +4,7 @@ pictures and tables alike (tables go to :class:`ganforge.tables.run.TableRun`)."
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from ganforge.schedule import linear_decay, lr_factor, set_lr
 from ganforge.tables.run import TableRun, as_table
 from ganforge.trainer import Trainer, evaluating, frozen
 from ganforge.transport import N_PAIRS, effective_lipschitz, transport
+from ganforge.truncation import draws_needed, truncate
 
 # Settings that may differ between a run and its resumption.
 RUN_CONTROL = {
@@ -66,6 +67,7 @@ RUN_CONTROL = {
     "drs",
     "drs_quantile",
     "dot_steps",
+    "jbt",
     "on_nonfinite",
     "compile",
     "dist_timeout",
@@ -76,7 +78,7 @@ N_GRID = 64  # pictures in a sample grid
 
 N_SPREAD = 256  # samples whose spread gives the diversity signal
 N_COVER = 1000  # samples whose modes give the coverage signal
-PLAIN = {"drs": False, "dot_steps": 0}  # sample() straight from the generator
+PLAIN = {"drs": False, "dot_steps": 0, "jbt": 0.0}  # sample() straight from the generator
 
 
 def _summary_writer() -> type:
@@ -108,24 +110,38 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _saved_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A run's saved settings, with the defaults (not a preset's values) for the settings
+    that did not exist when it was saved, so that it loads and resumes as it trained."""
+    defaults = TrainConfig().to_dict()
+    return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
+
+
 def _seeds(seed: int) -> list[int]:
     """Independent seeds for networks, noise, data and the trainer, from one seed."""
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(4)]
 
 
 def _networks(
-    cfg: TrainConfig, shape: tuple[int, ...]
+    cfg: TrainConfig, shape: tuple[int, ...], num_classes: int = 0
 ) -> tuple[torch.nn.Module, torch.nn.Module, bool]:
-    """The generator and discriminator for data of ``shape``, and whether D is convolutional."""
+    """The generator and discriminator for data of ``shape`` (class-conditional with
+    ``num_classes`` > 0), and whether D is convolutional."""
     conv = cfg.net == "dcgan" or (cfg.net == "auto" and len(shape) == 3)
     if conv:
         if len(shape) != 3:
             raise GanforgeError(f"--net dcgan needs pictures, but the data have shape {shape}")
-        generator = DCGANGenerator(cfg.latent_dim, shape, cfg.g_width, cfg.g_depth)
+        generator = DCGANGenerator(
+            cfg.latent_dim, shape, cfg.g_width, cfg.g_depth, num_classes=num_classes
+        )
         discriminator = DCGANDiscriminator(
-            shape, cfg.d_width, cfg.d_depth, cfg.d_norm, cfg.spectral_norm, cfg.pack
+            shape, cfg.d_width, cfg.d_depth, cfg.d_norm, cfg.spectral_norm, cfg.pack, num_classes
         )
         return generator, discriminator, True
+    if num_classes:
+        raise GanforgeError(
+            "--conditional needs the convolutional networks of pictures; drop --conditional"
+        )
     dim = int(np.prod(shape))
     generator = MLPGenerator(cfg.latent_dim, dim, cfg.g_width, cfg.g_depth, cfg.g_act)
     discriminator = MLPDiscriminator(
@@ -137,18 +153,28 @@ def _networks(
 
 
 def build_trainer(
-    cfg: TrainConfig, shape: tuple[int, ...], device: torch.device, job: Dist | None = None
+    cfg: TrainConfig,
+    shape: tuple[int, ...],
+    device: torch.device,
+    job: Dist | None = None,
+    class_shares: list[float] | None = None,
 ) -> Trainer:
     """Networks, noise, optimizers, EMA and trainer for data of ``shape`` (one sample).
 
     In a ``torchrun`` job (``job``), the noise and the trainer's own draws are seeded per
-    rank and both networks train through DistributedDataParallel.
+    rank and both networks train through DistributedDataParallel. Under
+    ``cfg.conditional`` the networks take classes, drawn for generated samples with
+    ``class_shares`` (the data's).
     """
     job = job or Dist()
+    if cfg.conditional and not class_shares:
+        raise GanforgeError("--conditional needs the data's classes; drop --conditional")
+    shares = class_shares if cfg.conditional else None
     net_seed, noise_seed, _, trainer_seed = _seeds(cfg.seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(net_seed)  # weight initialisation, the same on every rank
-        generator, discriminator, conv = _networks(cfg, tuple(shape))
+        num_classes = len(shares) if shares else 0
+        generator, discriminator, conv = _networks(cfg, tuple(shape), num_classes)
     if cfg.sync_bn:
         generator = sync_batchnorm(generator, device)
         discriminator = sync_batchnorm(discriminator, device)
@@ -171,7 +197,13 @@ def build_trainer(
     trainer = Trainer(
         generator,
         discriminator,
-        noise=Noise(cfg.latent_dim, cfg.noise, seed=rank_seed(noise_seed, job.rank), device=device),
+        noise=Noise(
+            cfg.latent_dim,
+            cfg.noise,
+            seed=rank_seed(noise_seed, job.rank),
+            device=device,
+            class_shares=shares,
+        ),
         loss=cfg.loss,
         g_optimizer=adam(generator, cfg.lr_g),
         d_optimizer=adam(discriminator, cfg.lr_d),
@@ -280,9 +312,15 @@ class GAN:
         source.check_batch_size(cfg.batch_size)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        trainer = build_trainer(cfg, source.shape, device, job)
-        self.config_, self.trainer_, self.source_, self.dist_ = cfg, trainer, source, job
         self.data_info_ = self._data_info(source)
+        shares = self.data_info_.get("class_shares")
+        if cfg.conditional and shares is None:
+            raise GanforgeError(
+                f"--conditional needs labelled pictures (built-ins, sub-folders, IDX label "
+                f"files), but {source.name} has no labels; drop --conditional"
+            )
+        trainer = build_trainer(cfg, source.shape, device, job, shares)
+        self.config_, self.trainer_, self.source_, self.dist_ = cfg, trainer, source, job
         self.shift_ = getattr(source, "shift", None)
         self.scale_ = getattr(source, "scale", None)
         self._dry_run()
@@ -321,8 +359,11 @@ class GAN:
 
     def _dry_run(self) -> None:
         """Both networks once on a batch of the data's shape, before anything is written."""
+        n = 2 * self.config_.pack
+        labels = torch.zeros(n, dtype=torch.long) if self.trainer_.conditional else None
         self.trainer_.check(
-            self._to_device(torch.zeros(2 * self.config_.pack, *self.source_.shape))
+            self._to_device(torch.zeros(n, *self.source_.shape)),
+            None if labels is None else labels.to(self.trainer_.noise.device),
         )
 
     def _make_evaluator(self) -> Evaluator:
@@ -372,7 +413,8 @@ class GAN:
                 f"{self.dist_.world}; resume it with torchrun --nproc_per_node {world} "
                 "(in all) or start a new --out"
             )
-        check_same_config(run.path, state["config"], self.config_.to_dict(), RUN_CONTROL)
+        saved = _saved_config(state["config"])
+        check_same_config(run.path, saved, self.config_.to_dict(), RUN_CONTROL)
         self.trainer_.load_state_dict(state["trainer"])
         self.source_.load_state_dict(state["data"])
         if world > 1:  # this rank's own random streams
@@ -396,8 +438,15 @@ class GAN:
 
     @staticmethod
     def _data_info(source: Source) -> dict[str, Any]:
-        """What a run records of its data: name, kind, sample shape, mixture, classes."""
+        """What a run records of its data: name, kind, sample shape, mixture, classes and
+        their shares of the data (pictures with labels)."""
         mixture = source.mixture
+        labels = getattr(source, "labels", None)
+        classes = getattr(source, "classes", None)
+        shares = None
+        if labels is not None and classes:
+            counts = np.bincount(np.asarray(labels), minlength=len(classes))
+            shares = (counts / counts.sum()).tolist()
         return {
             "name": source.name,
             "kind": "pictures" if len(source.shape) == 3 else "points",
@@ -406,7 +455,8 @@ class GAN:
             "mixture": None
             if mixture is None
             else {"means": mixture.means.tolist(), "std": mixture.std},
-            "classes": getattr(source, "classes", None),
+            "classes": classes,
+            "class_shares": shares,
         }
 
     @property
@@ -482,11 +532,9 @@ class GAN:
                 if cfg.g_topk < 1:
                     anneal = linear_decay(step, cfg.steps, cfg.g_topk_anneal)
                     trainer.g_topk = cfg.g_topk + (1 - cfg.g_topk) * anneal
-                batches = [
-                    self._to_device(source.batch(cfg.batch_size)) for _ in range(cfg.n_critic)
-                ]
+                batches, labels = self._batches()
                 try:
-                    meter.add(trainer.step(batches))
+                    meter.add(trainer.step(batches, labels))
                 except NonFiniteError as e:  # its last record tells the doctor what happened
                     if writes:
                         run.append_metrics({"step": step, **e.losses, "nonfinite": e.network})
@@ -539,6 +587,16 @@ class GAN:
             loss_plot(run.path / "losses.png", run.read_metrics())
         barrier(job)
 
+    def _batches(self) -> tuple[list[Tensor], list[Tensor] | None]:
+        """The step's ``n_critic`` real batches, and their classes when conditional."""
+        cfg, source, device = self.config_, self.source_, self.trainer_.noise.device
+        if not self.trainer_.conditional:
+            return [
+                self._to_device(source.batch(cfg.batch_size)) for _ in range(cfg.n_critic)
+            ], None
+        drawn = [source.labelled_batch(cfg.batch_size) for _ in range(cfg.n_critic)]
+        return [self._to_device(x) for x, _ in drawn], [y.to(device) for _, y in drawn]
+
     def _watch(self, bar: tqdm, run: RunDir, record: dict[str, Any]) -> None:
         """The doctor's findings so far, in the progress line (rank 0, at log steps)."""
         from ganforge.health import diagnose, progress_note
@@ -582,7 +640,12 @@ class GAN:
         it, straight from the generator, which is cheaper and shows training as it goes.
         """
         how = {} if refine else PLAIN
-        if self.is_pictures:
+        if self.is_pictures and self.trainer_.conditional:  # column c shows class c
+            c = self.trainer_.noise.num_classes
+            rows = max(1, N_GRID // c)
+            labels = np.tile(np.arange(c), rows)
+            save_picture(path, image_grid(self.sample(c * rows, labels=labels, **how), ncol=c))
+        elif self.is_pictures:
             save_picture(path, image_grid(self.sample(N_GRID, **how)))
         else:
             points = self.sample(1000, **how)
@@ -595,6 +658,8 @@ class GAN:
         drs: bool | None = None,
         conditions: dict[str, Any] | None = None,
         dot_steps: int | None = None,
+        jbt: float | None = None,
+        labels: int | Sequence[int] | np.ndarray | None = None,
     ) -> Any:
         """``n`` generated samples: float32 ``(n, d)`` points in data units, uint8
         ``(n, H, W, C)`` pictures, or a table's rows as a DataFrame with its column names,
@@ -605,16 +670,20 @@ class GAN:
         discriminator rejection sampling on or off (``None``: the run's ``drs`` setting).
         ``dot_steps`` sets latent discriminator optimal transport (``None``: the run's
         ``dot_steps``, or 0 when ``drs`` is asked for; 0: off; see
-        :mod:`ganforge.transport`). ``conditions`` (tables) ``{column: value}`` restricts
-        categorical columns.
+        :mod:`ganforge.transport`). ``jbt`` drops that share of the latents at which the
+        generator stretches most before anything else (``None``: the run's ``jbt``; 0: off;
+        see :mod:`ganforge.truncation`). ``conditions`` (tables) ``{column: value}``
+        restricts categorical columns. ``labels`` (class-conditional runs): the class of
+        every sample, one class for all, or ``None`` to draw them with the data's class
+        shares.
         """
         if self.is_table:
-            if drs or dot_steps:
-                raise GanforgeError("drs and dot_steps are for points and pictures")
+            if drs or dot_steps or jbt:
+                raise GanforgeError("drs, dot_steps and jbt are for points and pictures")
             return self.table_.sample(n, seed=seed, conditions=conditions)
         if conditions:
             raise GanforgeError("conditions apply to tables; this GAN makes points or pictures")
-        return np.concatenate(list(self.sample_chunks(n, seed, drs, dot_steps)))
+        return np.concatenate(list(self.sample_chunks(n, seed, drs, dot_steps, jbt, labels)))
 
     def sample_chunks(
         self,
@@ -622,6 +691,8 @@ class GAN:
         seed: int | None = None,
         drs: bool | None = None,
         dot_steps: int | None = None,
+        jbt: float | None = None,
+        labels: int | Sequence[int] | np.ndarray | None = None,
     ) -> Iterator[np.ndarray]:
         """The samples of :meth:`sample`, a chunk at a time (all at once with DRS), so that
         a consumer never holds the network outputs of all ``n`` at once."""
@@ -642,14 +713,38 @@ class GAN:
             )
         if use_drs and dot:
             raise GanforgeError("choose one of rejection sampling (drs) and DOT (dot_steps)")
+        share = cfg.jbt if jbt is None else jbt
+        if not 0 <= share < 1:
+            raise GanforgeError(f"jbt must be in [0, 1), got {share}")
+        classes = self._sample_classes(n, labels, seed)
+        if classes is not None and (use_drs or share):
+            raise GanforgeError(
+                "rejection sampling (drs) and jbt do not take classes; use them with "
+                "unconditional runs (dot_steps works with both)"
+            )
+        generate = self.trainer_.generate
         generator = self.trainer_.sampling_generator
         discriminator = self.trainer_.discriminator
-        noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=self.trainer_.noise.device)
+        device = self.trainer_.noise.device
+        noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=device)
+        probes = torch.Generator(device).manual_seed(_seeds(seed)[1])
+
+        def latents(k: int) -> Tensor:
+            """``k`` latents, drawn past the generator's steepest ``share`` under JBT."""
+            if not share:
+                return noise(k)
+            return truncate(generator, noise(draws_needed(k, share)), k, rng=probes)
+
         chunk = 65536 if not self.is_pictures else 1024
-        with evaluating(generator), evaluating(discriminator), torch.no_grad():
+        with (
+            evaluating(generator),
+            evaluating(discriminator),
+            frozen(generator),
+            torch.no_grad(),
+        ):
             if use_drs:
                 x = rejection_sample(
-                    lambda k: generator(noise(k)),
+                    lambda k: generator(latents(k)),
                     lambda x: realness(discriminator(x)),
                     n,
                     torch.Generator().manual_seed(_seeds(seed)[3]),
@@ -659,26 +754,60 @@ class GAN:
                 return
             moved = self._transport(generator, discriminator, seed, dot) if dot else None
             for i in range(0, n, chunk):
-                z = noise(min(chunk, n - i))
-                yield self._decode(generator(moved(z) if moved is not None else z))
+                z = latents(min(chunk, n - i))
+                y = None if classes is None else classes[i : i + len(z)]
+                if moved is not None:
+                    z = moved(z, y)
+                yield self._decode(generate(generator, z, y))
+
+    def _sample_classes(
+        self, n: int, labels: int | Sequence[int] | np.ndarray | None, seed: int
+    ) -> Tensor | None:
+        """The classes of ``n`` samples of a conditional run: the given ones, or drawn with
+        the data's class shares from ``seed``; ``None`` for an unconditional run."""
+        noise = self.trainer_.noise
+        if not self.trainer_.conditional:
+            if labels is not None:
+                raise GanforgeError("labels are for class-conditional runs (--conditional)")
+            return None
+        if labels is None:
+            g = torch.Generator(noise.device).manual_seed(_seeds(seed)[0])
+            return torch.multinomial(noise.class_shares, n, replacement=True, generator=g)
+        y = np.broadcast_to(np.asarray(labels), (n,)) if np.ndim(labels) == 0 else labels
+        y = np.array(y)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise GanforgeError(f"labels must be one class or {n} integer classes")
+        if y.min() < 0 or y.max() >= noise.num_classes:
+            raise GanforgeError(
+                f"labels must be classes 0 to {noise.num_classes - 1}, got {y.min()} to {y.max()}"
+            )
+        return torch.as_tensor(y, dtype=torch.long, device=noise.device)
 
     def _transport(
         self, generator: torch.nn.Module, discriminator: torch.nn.Module, seed: int, steps: int
-    ) -> Callable[[Tensor], Tensor]:
-        """Latent DOT with ``steps`` steps, its ``k`` estimated on seeded random pairs."""
+    ) -> Callable[[Tensor, Tensor | None], Tensor]:
+        """Latent DOT with ``steps`` steps, its ``k`` estimated on seeded random pairs; a
+        conditional run moves each latent with its class held fixed."""
         cfg = self.config_
+        generate = self.trainer_.generate
 
-        def critic(z: Tensor) -> Tensor:
-            return realness(discriminator(generator(z)))
+        def critic(y: Tensor | None) -> Callable[[Tensor], Tensor]:
+            def judge(z: Tensor) -> Tensor:
+                x = generate(generator, z, y)
+                return realness(discriminator(x) if y is None else discriminator(x, y))
+
+            return judge
 
         device = self.trainer_.noise.device
         pairs = Noise(cfg.latent_dim, cfg.noise, seed=_seeds(seed)[2], device=device)
-        k = effective_lipschitz(critic, pairs(N_PAIRS), pairs(N_PAIRS))
+        z1, z2 = pairs(N_PAIRS), pairs(N_PAIRS)
+        y = self._sample_classes(N_PAIRS, None, _seeds(seed)[2])  # a pair shares its class
+        k = effective_lipschitz(critic(y), z1, z2)
         bounds = (-1.0, 1.0) if cfg.noise == "uniform" else None
 
-        def moved(z: Tensor) -> Tensor:
+        def moved(z: Tensor, y: Tensor | None) -> Tensor:
             with frozen(generator), frozen(discriminator):
-                return transport(critic, z, max(k, 1e-12), steps, bounds=bounds)
+                return transport(critic(y), z, max(k, 1e-12), steps, bounds=bounds)
 
         return moved
 
@@ -690,7 +819,8 @@ class GAN:
 
     def interpolate(self, rows: int = 8, steps: int = 10, seed: int | None = None) -> np.ndarray:
         """A latent walk: ``rows`` pairs of random inputs, each joined in ``steps`` samples
-        along the great circle (spherical interpolation), row after row."""
+        along the great circle (spherical interpolation), row after row; a conditional
+        run keeps class ``r`` (modulo the number of classes) along row ``r``."""
         if not hasattr(self, "trainer_"):
             raise GanforgeError("this GAN is not fitted; call fit() or GAN.load() first")
         cfg = self.config_
@@ -704,8 +834,12 @@ class GAN:
             torch.sin(omega)
         )
         generator = self.trainer_.sampling_generator
+        y = None
+        if self.trainer_.conditional:  # row r keeps class r (mod the number of classes)
+            rows_y = torch.arange(rows, device=z.device) % self.trainer_.noise.num_classes
+            y = rows_y.repeat_interleave(steps)
         with evaluating(generator), torch.no_grad():
-            return self._decode(generator(z.reshape(rows * steps, -1)))
+            return self._decode(self.trainer_.generate(generator, z.reshape(rows * steps, -1), y))
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Writes the model as a run directory that :meth:`load` and the CLI read."""
@@ -732,13 +866,16 @@ class GAN:
             gan.data_info_ = gan.table_.data_info_
             return gan
         state = run.checkpoint(checkpoint)
-        gan = cls(**state["config"])
-        gan.config_ = make_config(**state["config"])
+        saved = _saved_config(state["config"])
+        gan = cls(**saved)
+        gan.config_ = make_config(**saved)
         data = info["data"]
         data.setdefault("shape", [data["dim"]])
         data.setdefault("kind", "points")
         shape = tuple(data["shape"])
-        gan.trainer_ = build_trainer(gan.config_, shape, resolve_device(device))
+        gan.trainer_ = build_trainer(
+            gan.config_, shape, resolve_device(device), class_shares=data.get("class_shares")
+        )
         gan.trainer_.load_state_dict(state["trainer"])
         gan.shift_, gan.scale_ = state.get("shift"), state.get("scale")
         gan.data_info_ = data

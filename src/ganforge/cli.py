@@ -175,6 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the run's setting)",
     )
     sample.add_argument(
+        "--jbt",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="Jacobian-based truncation: drop this share of extra-drawn latents where the "
+        "generator stretches most (0: off; default: the run's setting)",
+    )
+    sample.add_argument(
+        "--label",
+        type=int,
+        default=None,
+        metavar="CLASS",
+        help="class-conditional runs: every sample of this class (default: classes drawn "
+        "with the data's shares)",
+    )
+    sample.add_argument(
         "--condition",
         action="append",
         default=None,
@@ -392,10 +408,19 @@ def _sample(args: argparse.Namespace) -> None:
     if gan.is_table:
         from ganforge.tables.cli import parse_conditions, write_table
 
+        if args.label is not None:
+            raise GanforgeError(
+                "--label is for class-conditional picture runs; tables take --condition"
+            )
         out = args.output or args.run / "samples" / f"sample_{args.n}.csv"
         conditions = parse_conditions(args.condition)
         rows = gan.sample(
-            args.n, seed=args.seed, drs=args.drs, conditions=conditions, dot_steps=args.dot_steps
+            args.n,
+            seed=args.seed,
+            drs=args.drs,
+            conditions=conditions,
+            dot_steps=args.dot_steps,
+            jbt=args.jbt,
         )
         _check_new(out, args.overwrite, "-o")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -405,7 +430,14 @@ def _sample(args: argparse.Namespace) -> None:
     if args.condition:
         raise GanforgeError("--condition applies to table runs; this run makes points or pictures")
     out = args.output or args.run / "samples" / f"sample_{args.n}.npy"
-    x = gan.sample(args.n, seed=args.seed, drs=args.drs, dot_steps=args.dot_steps)
+    x = gan.sample(
+        args.n,
+        seed=args.seed,
+        drs=args.drs,
+        dot_steps=args.dot_steps,
+        jbt=args.jbt,
+        labels=args.label,
+    )
     write_samples(x, out, args.overwrite)
     print(f"wrote {args.n} samples to {out}")
 

@@ -214,6 +214,13 @@ class Shard:
         start = self.job.rank * batch_size
         return self.source.batch(batch_size * self.job.world)[start : start + batch_size]
 
+    def labelled_batch(self, batch_size: int) -> tuple[Tensor, Tensor | None]:
+        """:meth:`batch` with the samples' classes (``None`` when the data have none)."""
+        start = self.job.rank * batch_size
+        x, y = self.source.labelled_batch(batch_size * self.job.world)
+        mine = slice(start, start + batch_size)
+        return x[mine], None if y is None else y[mine]
+
 
 __all__ = [
     "Dist",

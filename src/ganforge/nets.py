@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
@@ -184,6 +185,8 @@ class DCGANGenerator(nn.Module):
     the channels down to ``width`` at half resolution, each followed by ``depth - 1`` 3x3
     convolutions; a last transposed convolution from ``width`` channels to the picture's
     ``C`` at full resolution and ``tanh`` finish. ``norm`` is ``"batch"`` or ``"none"``.
+    With ``num_classes`` > 0 it is class-conditional: the one-hot class joins the noise at
+    the input of the linear projection, and :meth:`forward` takes the classes.
     """
 
     def __init__(
@@ -193,16 +196,18 @@ class DCGANGenerator(nn.Module):
         width: int = 64,
         depth: int = 1,
         norm: str = "batch",
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         channels, height, side_w = _check_image_shape(shape)
         _check_conv_sizes(width, depth, norm, latent_dim=latent_dim)
+        self.num_classes = _check_classes(num_classes)
         base_h, base_w, n_up = conv_plan(height, side_w)
         self.latent_dim, self.shape = latent_dim, (channels, height, side_w)
         base_ch = min(8 * width, width * 2 ** (n_up - 1))
         self.base = (base_ch, base_h, base_w)
         bias = norm == "none"  # a bias in front of batch norm would be cancelled by it
-        self.project = nn.Linear(latent_dim, base_ch * base_h * base_w, bias=bias)
+        self.project = nn.Linear(latent_dim + num_classes, base_ch * base_h * base_w, bias=bias)
         layers: list[nn.Module] = [_norm2d(norm, base_ch), nn.ReLU()]
         c_in = base_ch
         for i in range(n_up):
@@ -224,14 +229,18 @@ class DCGANGenerator(nn.Module):
         self.body = nn.Sequential(*layers)
         _dcgan_init(self)
 
-    def forward(self, z: Tensor) -> Tensor:
-        """``(N, latent_dim)`` or ``(N, latent_dim, 1, 1)`` → ``(N, C, H, W)``."""
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """``(N, latent_dim)`` or ``(N, latent_dim, 1, 1)`` noise, and for a conditional
+        generator the classes ``(N,)``, → ``(N, C, H, W)``."""
         z = z.flatten(1)
         if z.shape[1] != self.latent_dim:
             raise GanforgeError(
                 f"generator expects noise of size {self.latent_dim}, got {z.shape[1]}: "
                 "make --latent-dim match the generator"
             )
+        y = _classes(y, z.shape[0], self.num_classes, "generator")
+        if y is not None:
+            z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)
         base = self.project(z).view(z.shape[0], *self.base)
         return self.body(base.contiguous(memory_format=_layout(self.body)))
 
@@ -261,6 +270,9 @@ class DCGANDiscriminator(nn.Module):
     ``spectral_norm`` wraps every convolution and linear layer in spectral normalisation.
     ``pack`` > 1 makes it a PacGAN discriminator: ``pack`` consecutive samples are stacked
     along the channels and judged together, giving ``(N / pack,)`` logits.
+    With ``num_classes`` > 0 it is a projection discriminator (Miyato & Koyama 2018): the
+    logit gains ``⟨embed(y), φ(x)⟩``, the inner product of a learned embedding of the class
+    with the flattened features ``φ(x)``; the embedding starts at zero.
     """
 
     def __init__(
@@ -271,10 +283,16 @@ class DCGANDiscriminator(nn.Module):
         norm: str = "none",
         spectral_norm: bool = False,
         pack: int = 1,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         channels, height, side_w = _check_image_shape(shape)
         _check_conv_sizes(width, depth, norm, pack=pack)
+        self.num_classes = _check_classes(num_classes)
+        if num_classes and pack > 1:
+            raise GanforgeError(
+                "a class-conditional discriminator judges one picture at a time; use --pack 1"
+            )
         base_h, base_w, n_down = conv_plan(height, side_w)
         self.shape, self.pack = (channels, height, side_w), pack
         bias = norm == "none"
@@ -301,13 +319,17 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(c_in * base_h * base_w, 1)
         _dcgan_init(self)
+        if num_classes:
+            self.embed = nn.Embedding(num_classes, self.head.in_features)
+            nn.init.zeros_(self.embed.weight)
         if spectral_norm:
             for m in list(self.modules()):
                 if isinstance(m, nn.Conv2d | nn.Linear):
                     _spectral_norm(m)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(N, C, H, W)`` → ``(N / pack,)`` logits."""
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """``(N, C, H, W)``, and for a conditional discriminator the classes ``(N,)``, →
+        ``(N / pack,)`` logits."""
         if tuple(x.shape[1:]) != self.shape:
             raise GanforgeError(
                 f"discriminator expects images of shape {self.shape}, got "
@@ -317,7 +339,31 @@ class DCGANDiscriminator(nn.Module):
         if h.requires_grad and _layout(h) == torch.channels_last:
             # flattening makes the gradient contiguous: give it back in h's layout
             h.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
-        return self.head(h.flatten(1)).squeeze(-1)
+        h = h.flatten(1)
+        logits = self.head(h).squeeze(-1)
+        y = _classes(y, h.shape[0], self.num_classes, "discriminator")
+        if y is not None:
+            logits = logits + (self.embed(y) * h).sum(1)
+        return logits
+
+
+def _check_classes(num_classes: int) -> int:
+    if num_classes < 0:
+        raise GanforgeError(f"number of classes must be 0 or more, got {num_classes}")
+    return int(num_classes)
+
+
+def _classes(y: Tensor | None, n: int, num_classes: int, network: str) -> Tensor | None:
+    """The classes ``y`` of ``n`` samples as integers, after checking that they fit."""
+    if not num_classes:
+        if y is not None:
+            raise GanforgeError(f"this {network} is not class-conditional; give it no classes")
+        return None
+    if y is None or tuple(y.shape) != (n,):
+        raise GanforgeError(
+            f"this {network} is class-conditional: give it one class per sample, shape ({n},)"
+        )
+    return y.long()
 
 
 __all__ = [

@@ -23,6 +23,9 @@ class Noise:
         distribution: ``"normal"`` (default) or ``"uniform"``.
         seed: seed of the generator that every draw comes from.
         device: where the noise is drawn.
+        class_shares: for a class-conditional generator, how often each class is drawn
+            (normalised to sum to 1; usually the classes' shares of the data); ``None`` for
+            an unconditional one.
     """
 
     def __init__(
@@ -31,6 +34,7 @@ class Noise:
         distribution: str = "normal",
         seed: int = 0,
         device: str | torch.device = "cpu",
+        class_shares: Sequence[float] | None = None,
     ) -> None:
         if distribution not in DISTRIBUTIONS:
             raise GanforgeError(
@@ -43,6 +47,26 @@ class Noise:
         self.distribution = distribution
         self.device = torch.device(device)
         self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.class_shares: torch.Tensor | None = None
+        if class_shares is not None:
+            shares = torch.as_tensor(class_shares, dtype=torch.float64)
+            if shares.dim() != 1 or len(shares) == 0 or (shares < 0).any() or shares.sum() <= 0:
+                raise GanforgeError(
+                    "class shares must be a non-empty list of non-negative numbers with a "
+                    "positive sum"
+                )
+            self.class_shares = (shares / shares.sum()).to(self.device)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes a conditional generator takes; 0 for an unconditional one."""
+        return 0 if self.class_shares is None else len(self.class_shares)
+
+    def labels(self, n: int) -> torch.Tensor:
+        """``n`` classes drawn with :attr:`class_shares` from the same seeded stream."""
+        if self.class_shares is None:
+            raise GanforgeError("this noise has no classes; give class_shares to draw them")
+        return torch.multinomial(self.class_shares, n, replacement=True, generator=self.generator)
 
     def __call__(self, n: int) -> torch.Tensor:
         """Returns ``n`` latent samples of shape ``(n, *shape)``."""
@@ -62,7 +86,8 @@ class Noise:
         return restore_rng(self.generator, state["rng"])
 
     def __repr__(self) -> str:
-        return f"Noise({self.shape}, distribution={self.distribution!r})"
+        classes = f", classes={self.num_classes}" if self.num_classes else ""
+        return f"Noise({self.shape}, distribution={self.distribution!r}{classes})"
 
 
 def restore_rng(generator: torch.Generator, state: torch.Tensor) -> bool:

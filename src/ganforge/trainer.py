@@ -82,7 +82,10 @@ class Trainer:
     Args:
         generator: maps noise ``(N, *noise.shape)`` to data.
         discriminator: maps data to one realness logit per sample.
-        noise: the random input.
+        noise: the random input. Noise with classes (``class_shares``) makes the trainer
+            class-conditional: the generator is called as ``G(z, y)`` and the discriminator
+            as ``D(x, y)``, with classes drawn by the noise for generated samples and given
+            with the real batches (``step(real, labels)``).
         loss: a name from :data:`ganforge.losses.LOSSES` or a :class:`Loss`.
         g_optimizer: optimizer over the generator's parameters only
             (default: Adam, lr 2e-4, betas (0.5, 0.999), as in DCGAN).
@@ -177,6 +180,7 @@ class Trainer:
         self.d_l2 = d_l2
         self.unrolled_steps = unrolled_steps
         self._last_real: Tensor | None = None  # the unrolled updates train on it
+        self._last_labels: Tensor | None = None  # and on its classes
         self.g_optimizer = g_optimizer or _dcgan_adam(generator)
         self.d_optimizer = d_optimizer or _dcgan_adam(discriminator)
         self.n_critic = n_critic
@@ -224,7 +228,33 @@ class Trainer:
         """What the discriminator learns through: its wrapper, or itself."""
         return self._wrapped[1] if self._wrapped is not None else self.discriminator
 
-    def check(self, real: Tensor) -> None:
+    @property
+    def conditional(self) -> bool:
+        """Whether the networks take classes (the noise draws them)."""
+        return self.noise.num_classes > 0
+
+    def draw(self, n: int) -> tuple[Tensor, Tensor | None]:
+        """``n`` latents and, when conditional, their classes, from the noise's stream."""
+        z = self.noise(n)
+        return z, self.noise.labels(n) if self.conditional else None
+
+    @staticmethod
+    def generate(generator: nn.Module, z: Tensor, y: Tensor | None) -> Tensor:
+        """``generator(z)``, or ``generator(z, y)`` with classes."""
+        return generator(z) if y is None else generator(z, y)
+
+    def _real_labels(self, labels: Tensor | None) -> Tensor | None:
+        """The real batch's classes, checked against whether the trainer is conditional."""
+        if self.conditional and labels is None:
+            raise GanforgeError(
+                "this trainer is class-conditional: give the real batches' classes "
+                "(step(real, labels))"
+            )
+        if not self.conditional and labels is not None:
+            raise GanforgeError("this trainer is not class-conditional; give no labels")
+        return labels
+
+    def check(self, real: Tensor, labels: Tensor | None = None) -> None:
         """A dry forward pass of both networks, so that a mismatch fails early and clearly.
 
         Nothing changes: no weights, no buffers, no random stream.
@@ -232,14 +262,15 @@ class Trainer:
         noise_state = self.noise.state_dict()
         try:
             with frozen(self.generator), frozen(self.discriminator), torch.no_grad():
-                fake = self.generator(self.noise(real.shape[0]))
+                z, y = self.draw(real.shape[0])
+                fake = self.generate(self.generator, z, y)
                 if fake.shape[1:] != real.shape[1:]:
                     raise GanforgeError(
                         f"the generator makes samples of shape {tuple(fake.shape[1:])} but the "
                         f"data have shape {tuple(real.shape[1:])}; make its output match the data"
                     )
                 try:
-                    logits = self.discriminator(fake)
+                    logits = self.discriminator(fake) if y is None else self.discriminator(fake, y)
                 except RuntimeError as e:
                     raise GanforgeError(
                         f"the discriminator cannot take samples of shape {tuple(fake.shape[1:])}"
@@ -249,18 +280,20 @@ class Trainer:
         finally:
             self.noise.load_state_dict(noise_state)
 
-    def generator_step(self, batch_size: int, fake: Tensor | None = None) -> dict[str, float]:
+    def generator_step(
+        self, batch_size: int, fake: Tensor | None = None, labels: Tensor | None = None
+    ) -> dict[str, float]:
         """One generator iteration: the seed's six steps, with the discriminator frozen.
 
         ``fake``, when given, is generator output made (with its graph) from fresh noise
-        by the caller: steps 1 and 2 already done.
+        by the caller: steps 1 and 2 already done; ``labels`` are then its classes.
         """
         with self._unrolled(), frozen(self.discriminator):
             if fake is None:
-                z = self.noise(batch_size)  # 1. sample random noise
+                z, labels = self.draw(batch_size)  # 1. sample random noise
                 with self._autocast():
-                    fake = self._g_train(z)  # 2. produce generator output
-            fake_logits = self._critic(fake)  # 3. D's "real" classification
+                    fake = self.generate(self._g_train, z, labels)  # 2. produce output
+            fake_logits = self._critic(fake, y=labels)  # 3. D's "real" classification
             judged = self._top(fake_logits)  # all, or under top-k the most real-looking
             g_loss = self.loss.g_loss(fake=judged)  # 4. loss from that classification
             self.g_optimizer.zero_grad(set_to_none=True)
@@ -274,26 +307,37 @@ class Trainer:
         keys = ("g_loss", "d_fake", "acc_fake", "g_grad_norm")
         return dict(zip(keys, stats.tolist(), strict=True))
 
-    def discriminator_step(self, real: Tensor, fake: Tensor | None = None) -> dict[str, float]:
+    def discriminator_step(
+        self,
+        real: Tensor,
+        fake: Tensor | None = None,
+        *,
+        real_labels: Tensor | None = None,
+        fake_labels: Tensor | None = None,
+    ) -> dict[str, float]:
         """One discriminator iteration: real data are positives, generated data negatives.
 
         The generator is fixed: its output is produced without a graph and its buffers are
         restored afterwards. ``fake``, when given, is a generated batch to judge instead; it
-        is detached, so nothing flows into the generator.
+        is detached, so nothing flows into the generator. A conditional trainer takes the
+        classes of the real batch (``real_labels``) and of a given ``fake`` batch.
         """
+        real_labels = self._real_labels(real_labels)
         if fake is None:
             with frozen(self.generator), torch.no_grad(), self._autocast():
-                fake = self.generator(self.noise(real.shape[0]))
+                z, fake_labels = self.draw(real.shape[0])
+                fake = self.generate(self.generator, z, fake_labels)
         fake = fake.detach().to(real.dtype)
-        self._last_real = real
+        self._last_real, self._last_labels = real, real_labels
         use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
         if use_r1:
             real = real.detach().requires_grad_(True)
         self.d_optimizer.zero_grad(set_to_none=True)
         if self.joint_forward or not self.loss.separable:
-            real_logits, fake_logits = self._score(real, fake)
+            real_logits, fake_logits = self._score(real, fake, real_labels, fake_labels)
             d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
-            penalty = self._r1(real, real_logits, use_r1) + self._gp(real, fake) + self._l2()
+            gp = self._gp(real, fake, real_labels)
+            penalty = self._r1(real, real_logits, use_r1) + gp + self._l2()
             self.d_scaler.scale(d_loss + penalty).backward()
         else:
             # The loss is a sum of a real and a generated half: backpropagating the real half
@@ -301,13 +345,13 @@ class Trainer:
             # the discriminator is alive at a time. Each half's gradient is exact; across
             # processes, the sum of both halves is averaged once.
             with self._no_sync():
-                real_logits = self._critic(real, train=True)
+                real_logits = self._critic(real, train=True, y=real_labels)
                 zeros = torch.zeros_like(real_logits)
                 r1 = self._r1(real, real_logits, use_r1)
                 half = self.loss.d_loss(real=real_logits, fake=zeros) + r1
                 self.d_scaler.scale(half).backward()
-            fake_logits = self._critic(fake, train=True)
-            gp = self._gp(real, fake) + self._l2()
+            fake_logits = self._critic(fake, train=True, y=fake_labels)
+            gp = self._gp(real, fake, real_labels) + self._l2()
             self.d_scaler.scale(self.loss.d_loss(real=zeros, fake=fake_logits) + gp).backward()
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
             d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
@@ -346,12 +390,13 @@ class Trainer:
             return torch.zeros((), device=real_logits.device)
         return r1_penalty(real_logits, real, self.r1_gamma * self.r1_every)
 
-    def _gp(self, real: Tensor, fake: Tensor) -> Tensor:
-        """The loss's gradient penalty, or 0."""
+    def _gp(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The loss's gradient penalty, or 0; a conditional critic judges the mixtures of
+        real and generated samples with the real samples' classes."""
         if self.loss.gp_weight == 0:
             return torch.zeros((), device=real.device)
         return gradient_penalty(
-            lambda x: self._critic(x, train=True),
+            lambda x: self._critic(x, train=True, y=labels),
             real,
             fake,
             self.loss.gp_weight,
@@ -371,7 +416,7 @@ class Trainer:
         if not self.unrolled_steps or self._last_real is None:
             yield
             return
-        d, real = self.discriminator, self._last_real
+        d, real, labels = self.discriminator, self._last_real, self._last_labels
         saved = (
             copy.deepcopy(d.state_dict()),
             copy.deepcopy(self.d_optimizer.state_dict()),
@@ -381,7 +426,7 @@ class Trainer:
         )
         try:
             for _ in range(self.unrolled_steps):
-                self.discriminator_step(real)
+                self.discriminator_step(real, real_labels=labels)
             yield
         finally:
             state, opt_state, grads, scaler, (self.num_d_updates, self.num_skipped) = saved
@@ -391,7 +436,7 @@ class Trainer:
             for p, g in zip(d.parameters(), grads, strict=True):
                 p.grad = g
             self.d_scaler.load_state_dict(scaler)
-            self._last_real = real
+            self._last_real, self._last_labels = real, labels
 
     def _no_sync(self) -> AbstractContextManager:
         """Gradients of the discriminator accumulate locally until the next backward pass
@@ -406,16 +451,18 @@ class Trainer:
             return nullcontext()
         return torch.autocast(self.noise.device.type, dtype=dtype)
 
-    def _critic(self, x: Tensor, train: bool = False) -> Tensor:
-        """The discriminator's fp32 realness logits of ``x`` as it sees it: augmented, then
-        with instance noise. ``train``: through the wrapper the discriminator learns with."""
+    def _critic(self, x: Tensor, train: bool = False, y: Tensor | None = None) -> Tensor:
+        """The discriminator's fp32 realness logits of ``x`` (of classes ``y``) as it sees
+        it: augmented, then with instance noise. ``train``: through the wrapper the
+        discriminator learns with."""
         if self.augment is not None:
             x = self.augment(x, self.rng)
         if self.instance_noise > 0:
             noise = torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)
             x = x + self.instance_noise * noise
+        d = self._d_train if train else self.discriminator
         with self._autocast():
-            return realness((self._d_train if train else self.discriminator)(x)).float()
+            return realness(d(x) if y is None else d(x, y)).float()
 
     @staticmethod
     def _update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
@@ -454,19 +501,27 @@ class Trainer:
         self.num_skipped += 1
         return False
 
-    def _score(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    def _score(
+        self, real: Tensor, fake: Tensor, real_y: Tensor | None, fake_y: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         """The discriminator's realness logits of a real and a generated batch."""
         if self.joint_forward:
-            both = self._critic(torch.cat([real, fake]), train=True)
-            return both[: len(both) // 2], both[len(both) // 2 :]
-        return self._critic(real, train=True), self._critic(fake, train=True)
+            y = None if real_y is None else torch.cat([real_y, fake_y])
+            both = self._critic(torch.cat([real, fake]), train=True, y=y)
+            return both[: len(both) // 2], both[len(both) // 2 :]  # packs: N / pack each
+        return self._critic(real, train=True, y=real_y), self._critic(fake, train=True, y=fake_y)
 
-    def step(self, real: Tensor | Sequence[Tensor]) -> dict[str, float]:
+    def step(
+        self,
+        real: Tensor | Sequence[Tensor],
+        labels: Tensor | Sequence[Tensor] | None = None,
+    ) -> dict[str, float]:
         """``n_critic`` discriminator updates and ``g_steps`` generator updates.
 
         ``real`` is one batch, used by every discriminator update, or a sequence of
-        ``n_critic`` batches, one per update. Returns the discriminator statistics
-        averaged over its updates and the last generator loss.
+        ``n_critic`` batches, one per update; a conditional trainer takes their classes in
+        ``labels``, in the same form. Returns the discriminator statistics averaged over its
+        updates and the last generator loss.
         """
         batches = [real] * self.n_critic if isinstance(real, Tensor) else list(real)
         if len(batches) != self.n_critic:
@@ -474,15 +529,24 @@ class Trainer:
                 f"step() got {len(batches)} real batches for n_critic={self.n_critic}; "
                 "pass one batch or exactly n_critic of them"
             )
+        if labels is None:
+            classes: list[Tensor | None] = [None] * len(batches)
+        else:
+            classes = [labels] * len(batches) if isinstance(labels, Tensor) else list(labels)
+            if len(classes) != len(batches):
+                raise GanforgeError("step() needs one labels tensor per real batch")
         batch_size = batches[0].shape[0]
         d_stats: list[dict[str, float]] = []
         g_stats: dict[str, float] = {}
 
         if self.reuse_fake and self.n_critic == self.g_steps == 1 and self.d_first:
+            z, y = self.draw(batch_size)
             with self._autocast():
-                fake = self._g_train(self.noise(batch_size))  # steps 1 and 2, once
-            stats = self.discriminator_step(batches[0], fake=fake)
-            g_stats = self.generator_step(batch_size, fake=fake)
+                fake = self.generate(self._g_train, z, y)  # steps 1 and 2, once
+            stats = self.discriminator_step(
+                batches[0], fake=fake, real_labels=classes[0], fake_labels=y
+            )
+            g_stats = self.generator_step(batch_size, fake=fake, labels=y)
             stats.update({k: v for k, v in g_stats.items() if k.startswith("g_")})
             if self.ema is not None:
                 self.ema.update(self.generator)
@@ -490,7 +554,9 @@ class Trainer:
             return stats
 
         def d_phase() -> None:
-            d_stats.extend(self.discriminator_step(b) for b in batches)
+            for b, c in zip(batches, classes, strict=True):
+                labelled = {} if c is None else {"real_labels": c}
+                d_stats.append(self.discriminator_step(b, **labelled))
 
         def g_phase() -> None:
             for _ in range(self.g_steps):

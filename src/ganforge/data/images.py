@@ -253,19 +253,21 @@ def to_uint8(x: Tensor) -> np.ndarray:
 
 
 class _ImageTensor(Dataset):
-    """All images as one ``uint8`` tensor; a batch is a single indexing operation."""
+    """All images as one ``uint8`` tensor, with their classes (or ``None``); a batch is a
+    single indexing operation of each."""
 
-    def __init__(self, images: Tensor) -> None:
-        self.images = images
+    def __init__(self, images: Tensor, labels: Tensor | None) -> None:
+        self.images, self.labels = images, labels
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> Tensor:
-        return self.images[index]
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor | None]:
+        return self.images[index], None if self.labels is None else self.labels[index]
 
-    def __getitems__(self, indices: list[int]) -> Tensor:
-        return self.images[torch.as_tensor(indices, dtype=torch.long)]
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor | None]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.images[idx], None if self.labels is None else self.labels[idx]
 
 
 class _EpochBatches(Sampler[list[int]]):
@@ -284,7 +286,7 @@ class _EpochBatches(Sampler[list[int]]):
         return max(0, (len(self.order) - self.start) // self.batch_size)
 
 
-def _pass_through(batch: Tensor) -> Tensor:
+def _pass_through(batch: tuple[Tensor, Tensor | None]) -> tuple[Tensor, Tensor | None]:
     return batch
 
 
@@ -319,7 +321,8 @@ class ImageSource:
         pixels = torch.from_numpy(np.ascontiguousarray(images.images, dtype=np.uint8))
         self.images = pixels.permute(0, 3, 1, 2).contiguous()
         self.flip_generator = torch.Generator().manual_seed(_derive_seed(self.seed, 1, 0))
-        self._dataset = _ImageTensor(self.images)
+        classes = None if images.labels is None else torch.as_tensor(images.labels).long()
+        self._dataset = _ImageTensor(self.images, classes)
         self._epoch = 0
         self._pos = 0
         self._order: tuple[int, Tensor] | None = None
@@ -342,20 +345,26 @@ class ImageSource:
 
     def batch(self, batch_size: int) -> Tensor:
         """The next batch, floats in ``[-1, 1]`` of shape ``(batch_size, C, H, W)``."""
+        return self.labelled_batch(batch_size)[0]
+
+    def labelled_batch(self, batch_size: int) -> tuple[Tensor, Tensor | None]:
+        """The next batch as :meth:`batch` gives it, with its classes ``(batch_size,)``
+        (``None`` when the images have no labels)."""
         self.check_batch_size(batch_size)
         if self._batches is None or batch_size != self._batch_size:
             self._start(batch_size)
-        x = next(self._batches, None)
-        if x is None:  # the epoch is over
+        drawn = next(self._batches, None)
+        if drawn is None:  # the epoch is over
             self._epoch += 1
             self._pos = 0
             self._start(batch_size)
-            x = next(self._batches)
+            drawn = next(self._batches)
+        x, y = drawn
         self._pos += batch_size
         if self.hflip:
             flip = torch.rand(batch_size, generator=self.flip_generator) < 0.5
             x[flip] = x[flip].flip(3)
-        return x.float() / 127.5 - 1
+        return x.float() / 127.5 - 1, y
 
     def reference(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` distinct real images (at most all of them), ``uint8`` ``(n, H, W, C)``."""
