@@ -68,7 +68,7 @@ def _wait_for(path_glob: tuple[Path, str], proc, timeout=120):
     raise AssertionError(f"nothing matched {pattern} in {folder} in time")
 
 
-@pytest.mark.parametrize("data", ["ring", "digits"])
+@pytest.mark.parametrize("data", ["ring", "digits", "mnist"])  # mnist: class-conditional
 def test_every_rank_holds_identical_weights_after_fit_under_torchrun(tmp_path, data):
     script = tmp_path / "fit.py"
     script.write_text(FIT)
