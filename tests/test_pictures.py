@@ -102,9 +102,9 @@ def test_top_k_share_falls_linearly_to_its_floor(monkeypatch):
     seen = []
     original = gf.api.Trainer.step
 
-    def spy(trainer, real):
+    def spy(trainer, real, labels=None):
         seen.append(trainer.g_topk)
-        return original(trainer, real)
+        return original(trainer, real, labels)
 
     monkeypatch.setattr(gf.api.Trainer, "step", spy)
     gf.GAN("digits", **{**TINY, "g_topk": 0.5, "g_topk_anneal": 0.5}).fit()

@@ -164,7 +164,7 @@ def test_discriminator_step_trains_real_as_positive():
 def test_step_runs_n_critic_then_generator_and_counts():
     tr = _trainer(n_critic=3, g_steps=2)
     order = []
-    tr.discriminator_step = lambda real: order.append("d") or {"d_loss": 1.0}
+    tr.discriminator_step = lambda real, real_labels=None: order.append("d") or {"d_loss": 1.0}
     tr.generator_step = lambda n: order.append("g") or {"g_loss": 2.0}
     stats = tr.step([_real()] * 3)
     assert order == ["d", "d", "d", "g", "g"]

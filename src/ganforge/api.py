@@ -534,9 +534,7 @@ class GAN:
                     trainer.g_topk = cfg.g_topk + (1 - cfg.g_topk) * anneal
                 batches, labels = self._batches()
                 try:
-                    meter.add(
-                        trainer.step(batches) if labels is None else trainer.step(batches, labels)
-                    )
+                    meter.add(trainer.step(batches, labels))
                 except NonFiniteError as e:  # its last record tells the doctor what happened
                     if writes:
                         run.append_metrics({"step": step, **e.losses, "nonfinite": e.network})

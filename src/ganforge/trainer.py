@@ -555,8 +555,7 @@ class Trainer:
 
         def d_phase() -> None:
             for b, c in zip(batches, classes, strict=True):
-                labelled = {} if c is None else {"real_labels": c}
-                d_stats.append(self.discriminator_step(b, **labelled))
+                d_stats.append(self.discriminator_step(b, real_labels=c))
 
         def g_phase() -> None:
             for _ in range(self.g_steps):
