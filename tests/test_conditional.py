@@ -193,39 +193,9 @@ def test_conditional_needs_labelled_pictures(tmp_path, capsys):
 def test_cli_run_samples_a_class_resumes_and_draws_a_grid_with_a_column_per_class(tmp_path):
     run = tmp_path / "digits"
     flags = ["--batch-size", "16", "--g-width", "8", "--d-width", "8", "--latent-dim", "16"]
-    assert (
-        main(
-            [
-                "train",
-                "digits",
-                "--conditional",
-                "--steps",
-                "4",
-                "--out",
-                str(run),
-                "--quiet",
-                *flags,
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "train",
-                "digits",
-                "--conditional",
-                "--steps",
-                "6",
-                "--out",
-                str(run),
-                "--resume",
-                "--quiet",
-                *flags,
-            ]
-        )
-        == 0
-    )
+    train = ["train", "digits", "--conditional", "--out", str(run), "--quiet", *flags]
+    assert main([*train, "--steps", "4"]) == 0
+    assert main([*train, "--steps", "6", "--resume"]) == 0
     straight = gf.GAN("digits", conditional=True, **TINY).fit()
     resumed = gf.GAN.load(run)
     for a, b in zip(
