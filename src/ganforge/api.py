@@ -794,7 +794,7 @@ class GAN:
         def critic(y: Tensor | None) -> Callable[[Tensor], Tensor]:
             def judge(z: Tensor) -> Tensor:
                 x = generate(generator, z, y)
-                return realness(discriminator(x) if y is None else discriminator(x, y))
+                return realness(self.trainer_.judge(discriminator, x, y))
 
             return judge
 

@@ -243,6 +243,11 @@ class Trainer:
         """``generator(z)``, or ``generator(z, y)`` with classes."""
         return generator(z) if y is None else generator(z, y)
 
+    @staticmethod
+    def judge(discriminator: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+        """``discriminator(x)``, or ``discriminator(x, y)`` with classes."""
+        return discriminator(x) if y is None else discriminator(x, y)
+
     def _real_labels(self, labels: Tensor | None) -> Tensor | None:
         """The real batch's classes, checked against whether the trainer is conditional."""
         if self.conditional and labels is None:
@@ -270,7 +275,7 @@ class Trainer:
                         f"data have shape {tuple(real.shape[1:])}; make its output match the data"
                     )
                 try:
-                    logits = self.discriminator(fake) if y is None else self.discriminator(fake, y)
+                    logits = self.judge(self.discriminator, fake, y)
                 except RuntimeError as e:
                     raise GanforgeError(
                         f"the discriminator cannot take samples of shape {tuple(fake.shape[1:])}"
@@ -462,7 +467,7 @@ class Trainer:
             x = x + self.instance_noise * noise
         d = self._d_train if train else self.discriminator
         with self._autocast():
-            return realness(d(x) if y is None else d(x, y)).float()
+            return realness(self.judge(d, x, y)).float()
 
     @staticmethod
     def _update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
