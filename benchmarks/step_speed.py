@@ -1,7 +1,7 @@
 """Speed and memory of one training step: ganforge's Trainer against a plain PyTorch loop.
 
     python benchmarks/step_speed.py [--rounds 7] [--steps 10] [--memory-runs 5]
-                                    [--device cpu] [--compile]
+                                    [--device cpu] [--compile] [--one-process]
 
 The plain loop is written the way the well-known DCGAN example writes it: one optimizer
 per network (Adam 2e-4, betas (0.5, 0.999)), the discriminator step scores the real batch
@@ -10,21 +10,30 @@ generated batch and backpropagates through the discriminator computing its weigh
 gradients too. Both sides train the same networks (DCGAN generator and discriminator with
 BatchNorm, 32×32×1, latent 100, width 64), batch 64, non-saturating loss, fp32.
 
-Speed: the variants run interleaved in one process (A B A B ...), ``--steps`` steps per
-round after a warm-up; the table gives the median time per step and the median ratio to the
-plain loop with its min and max over the rounds (on CUDA an fp16 variant with a gradient
-scaler runs too). Memory: each variant runs three steps in a
-fresh process; on the CPU the peak is the growth of the resident set during them (the peak
-resident size, reset through /proc/self/clear_refs just before the first step, minus the
-size then), on CUDA the growth of ``max_memory_allocated``. The resident set moves by a few
-MiB from one process to the next (the allocator's caches), so ``--memory-runs`` fresh
-processes per variant run interleaved and the table gives their median, min and max.
+Speed: each variant runs in a worker process of its own, as a user's training would, and
+the workers take turns (A B ... B A ...), ``--steps`` steps per round after a warm-up, so
+that every variant meets the same noise of a shared machine. The table gives the median time
+per step, the median ratio to the plain loop with its min and max over the rounds (on CUDA
+an fp16 variant with a gradient scaler runs too), and the median minor page faults per step
+(memory touched for the first time, which the kernel must map and zero).
+``--one-process`` runs all variants in this process instead; they then share one heap, and
+how often each loop's large allocations page-fault depends on what the other loops freed
+before it (glibc hands freed blocks back to the system or keeps them by thresholds that
+adapt to the process's history).
+
+Memory: each variant runs three steps in a fresh process; on the CPU the peak is the growth
+of the resident set during them (the peak resident size, reset through /proc/self/clear_refs
+just before the first step, minus the size then), on CUDA the growth of
+``max_memory_allocated``. The resident set moves by a few MiB from one process to the next
+(the allocator's caches), so ``--memory-runs`` fresh processes per variant run interleaved
+and the table gives their median, min and max.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -158,6 +167,81 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
+def worker(variant: str, device: torch.device, compile_: bool) -> None:
+    """A worker process: warms ``variant`` up, says ``ready``, then for each line ``N`` on
+    stdin runs ``N`` steps and prints the seconds and page faults per step."""
+    step = make(variant, device, compile_)
+    real = real_batch(device)
+    for _ in range(2):  # warm-up (and compilation)
+        step(real)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(*timed(step, real, int(line), device), flush=True)
+
+
+def timed(
+    step: Callable[[torch.Tensor], None], real: torch.Tensor, n: int, device: torch.device
+) -> tuple[float, float]:
+    """Seconds and minor page faults (memory touched for the first time) per step, over
+    ``n`` steps."""
+    sync(device)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step(real)
+    sync(device)
+    seconds = (time.perf_counter() - t0) / n
+    return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / n
+
+
+class Workers:
+    """One worker process per variant; ``run(v, n)``: seconds and page faults per step of
+    ``n`` steps of variant ``v``."""
+
+    def __init__(self, variants: tuple[str, ...], args: argparse.Namespace) -> None:
+        self.procs = {}
+        for v in variants:
+            cmd = [sys.executable, __file__, "--worker", v, "--device", args.device]
+            cmd += ["--compile"] if args.compile else []
+            self.procs[v] = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+        for v, proc in self.procs.items():
+            if proc.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the worker of {v} did not start")
+
+    def run(self, variant: str, n: int) -> tuple[float, float]:
+        proc = self.procs[variant]
+        proc.stdin.write(f"{n}\n")
+        proc.stdin.flush()
+        seconds, faults = proc.stdout.readline().split()
+        return float(seconds), float(faults)
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            proc.stdin.close()
+            proc.wait()
+
+
+class InProcess:
+    """All variants in this process; ``run(v, n)``: seconds and page faults per step of
+    ``n`` steps of variant ``v``."""
+
+    def __init__(self, variants: tuple[str, ...], args: argparse.Namespace) -> None:
+        self.device = torch.device(args.device)
+        self.steps = {v: make(v, self.device, args.compile) for v in variants}
+        self.real = real_batch(self.device)
+        for step in self.steps.values():  # warm-up (and compilation)
+            for _ in range(2):
+                step(self.real)
+
+    def run(self, variant: str, n: int) -> tuple[float, float]:
+        return timed(self.steps[variant], self.real, n, self.device)
+
+    def close(self) -> None:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -165,7 +249,11 @@ def main() -> None:
     parser.add_argument("--memory-runs", type=int, default=5, help="fresh processes per variant")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="torch.compile ganforge's step")
+    parser.add_argument(
+        "--one-process", action="store_true", help="time all variants in this process"
+    )
     parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if min(args.rounds, args.steps, args.memory_runs) < 1:
         parser.error("--rounds, --steps and --memory-runs must be at least 1")
@@ -173,22 +261,20 @@ def main() -> None:
     if args.memory_of:  # child process: one variant's peak memory
         print(json.dumps(peak_memory(args.memory_of, device, args.compile)))
         return
+    if args.worker:  # child process: one variant's timed steps
+        worker(args.worker, device, args.compile)
+        return
     print(machine())
     variants = VARIANTS + (("ganforge-fp16",) if device.type == "cuda" else ())
-    steps = {v: make(v, device, args.compile) for v in variants}
-    real = real_batch(device)
-    for step in steps.values():  # warm-up (and compilation)
-        for _ in range(2):
-            step(real)
+    runner = (InProcess if args.one_process else Workers)(variants, args)
     times: dict[str, list[float]] = {v: [] for v in variants}
+    faults: dict[str, list[float]] = {v: [] for v in variants}
     for r in range(args.rounds):
         for v in variants if r % 2 == 0 else reversed(variants):
-            sync(device)
-            t0 = time.perf_counter()
-            for _ in range(args.steps):
-                steps[v](real)
-            sync(device)
-            times[v].append((time.perf_counter() - t0) / args.steps)
+            seconds, page_faults = runner.run(v, args.steps)
+            times[v].append(seconds)
+            faults[v].append(page_faults)
+    runner.close()
     memory: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(args.memory_runs):
         for v in variants:
@@ -205,16 +291,25 @@ def main() -> None:
                 f"{1000 * statistics.median(times[v]):.1f}",
                 f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f})",
                 f"{statistics.median(memory[v]):.0f} ({min(memory[v]):.0f}–{max(memory[v]):.0f})",
+                f"{statistics.median(faults[v]):.0f}",
             ]
         )
     table = markdown_table(
-        ["variant", "ms / step (median)", "speed-up vs plain (min–max)", "peak MiB (min–max)"],
+        [
+            "variant",
+            "ms / step (median)",
+            "speed-up vs plain (min–max)",
+            "peak MiB (min–max)",
+            "page faults / step",
+        ],
         rows,
     )
     note = (
         f"DCGAN pair with BatchNorm, {SHAPE[1]}×{SHAPE[2]}×{SHAPE[0]}, latent {LATENT}, "
         f"width {WIDTH}, batch {BATCH}, Adam 2e-4 (0.5, 0.999), non-saturating loss; "
-        f"{args.rounds} interleaved rounds of {args.steps} steps, peak memory the median of "
+        f"{args.rounds} interleaved rounds of {args.steps} steps "
+        f"({'all in one process' if args.one_process else 'each variant in its own process'}), "
+        "peak memory the median of "
         f"{args.memory_runs} fresh processes each; device {device}"
         f"{', ganforge compiled' if args.compile else ''}. "
         "fp32 unless the variant names bf16 or fp16."
