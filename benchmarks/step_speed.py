@@ -183,16 +183,13 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def worker(variant: str, device: torch.device, compile_: bool) -> None:
-    """A worker process: warms ``variant`` up, says ``ready``, then for each line ``N`` on
-    stdin runs ``N`` steps and prints the seconds and page faults per step."""
-    step = make(variant, device, compile_)
-    real = real_batch(device)
-    for _ in range(2):  # warm-up (and compilation)
-        step(real)
+def worker(args: argparse.Namespace) -> None:
+    """A worker process: warms ``args.worker`` up, says ``ready``, then for each line ``N``
+    on stdin runs ``N`` steps and prints the seconds and page faults per step."""
+    runner = InProcess((args.worker,), args)
     print("ready", flush=True)
     for line in sys.stdin:
-        print(*timed(step, real, int(line), device), flush=True)
+        print(*runner.run(args.worker, int(line)), flush=True)
 
 
 def timed(
@@ -278,7 +275,7 @@ def main() -> None:
         print(json.dumps(peak_memory(args.memory_of, device, args.compile)))
         return
     if args.worker:  # child process: one variant's timed steps
-        worker(args.worker, device, args.compile)
+        worker(args)
         return
     print(machine())
     variants = VARIANTS + (("ganforge-fp16",) if device.type == "cuda" else ())
