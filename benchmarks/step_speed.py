@@ -8,7 +8,8 @@ per network (Adam 2e-4, betas (0.5, 0.999)), the discriminator step scores the r
 and the generated batch in two backward passes, and the generator step reuses that
 generated batch and backpropagates through the discriminator computing its weight
 gradients too. Both sides train the same networks (DCGAN generator and discriminator with
-BatchNorm, 32×32×1, latent 100, width 64), batch 64, non-saturating loss, fp32. A third side,
+BatchNorm and in-place activations, 32×32×1, latent 100, width 64), batch 64,
+non-saturating loss, fp32. A third side,
 ``plain-lean``, is that loop with ganforge's savings written in by hand (D frozen in the
 generator step, channels-last, fused Adam) and nothing more: the speed of a bare loop at
 the same arithmetic, which shows what ganforge's statistics, checks and invariants cost.

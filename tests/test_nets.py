@@ -276,10 +276,14 @@ def test_channels_last_nets_keep_one_layout_in_the_backward_pass_with_equal_grad
     g_cl = copy.deepcopy(g).to(memory_format=torch.channels_last)
     d_cl = copy.deepcopy(d).to(memory_format=torch.channels_last)
     seen = []
+
+    def watch(module, args, out):  # the gradient that each elementwise backward step gets
+        out.grad_fn.register_prehook(lambda grads: seen.append(grads[0]))
+
     for net in (g_cl, d_cl):
         for m in net.modules():
             if isinstance(m, nn.LeakyReLU | nn.ReLU | nn.BatchNorm2d):
-                m.register_full_backward_hook(lambda m, gin, gout: seen.append(gout[0]))
+                m.register_forward_hook(watch)
     z = torch.randn(4, LATENT)
     d(g(z)).sum().backward()
     d_cl(g_cl(z)).sum().backward()
@@ -287,6 +291,31 @@ def test_channels_last_nets_keep_one_layout_in_the_backward_pass_with_equal_grad
     for a, b in ((g, g_cl), (d, d_cl)):
         for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
             assert_close(q.grad, p.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_in_place_activations_give_the_same_values_and_gradients_bitwise(norm):
+    g, d = _pair((1, 16, 16), width=8, depth=2, norm=norm, g_norm=norm)
+    acts = [m for net in (g, d) for m in net.modules() if isinstance(m, nn.ReLU | nn.LeakyReLU)]
+    assert acts and all(m.inplace for m in acts)
+    g_out, d_out = copy.deepcopy(g), copy.deepcopy(d)
+    for net in (g_out, d_out):
+        for m in net.modules():
+            if isinstance(m, nn.ReLU | nn.LeakyReLU):
+                m.inplace = False
+    z = torch.randn(6, LATENT)
+    results = []
+    for gen, disc in ((g, d), (g_out, d_out)):
+        fake = gen(z)
+        real = fake.detach().flip(0).requires_grad_()
+        # R1 backpropagates through D's input gradient: a double backward pass
+        loss = disc(fake).sum() + r1_penalty(disc(real), real, 1.0)
+        loss.backward()
+        grads = [p.grad.clone() for p in (*gen.parameters(), *disc.parameters())]
+        results.append((fake.detach(), loss.detach(), grads))
+    (fake_a, loss_a, grads_a), (fake_b, loss_b, grads_b) = results
+    assert torch.equal(fake_a, fake_b) and torch.equal(loss_a, loss_b)
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b, strict=True))
 
 
 # --- sizes and errors --------------------------------------------------------------------
