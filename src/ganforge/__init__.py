@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from ganforge import losses, metrics, penalties  # noqa: E402
+from ganforge.allocator import keep_freed_memory  # noqa: E402
 from ganforge.api import GAN  # noqa: E402
 from ganforge.config import TrainConfig  # noqa: E402
 from ganforge.ema import EMA  # noqa: E402
@@ -30,6 +31,7 @@ __all__ = [
     "Trainer",
     "__version__",
     "evaluate",
+    "keep_freed_memory",
     "losses",
     "metrics",
     "penalties",

@@ -304,11 +304,13 @@ def _fit(gan: object, args: argparse.Namespace, out: Path, **columns: object) ->
 
 
 def _train(args: argparse.Namespace) -> None:
+    from ganforge.allocator import keep_freed_memory
     from ganforge.api import GAN, resolve_device
     from ganforge.distributed import broadcast, setup
     from ganforge.tables.cli import parse_columns
     from ganforge.tables.run import as_table
 
+    keep_freed_memory()  # this process trains: each step reuses the memory the last freed
     options = read_config_file(args.config) if args.config else {}
     options.update(
         {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
