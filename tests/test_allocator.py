@@ -9,6 +9,7 @@ import pytest
 from ganforge import allocator
 
 ROUNDS = 20
+PAGES = 4 * 4 * 2**20 // os.sysconf("SC_PAGE_SIZE")  # one round's four 4 MiB tensors
 # four 4 MiB tensors at a time, as a step's activations: together above the thresholds glibc
 # adapts to, so that without the setting each round hands the memory back and faults it in
 STEPS = f"""
@@ -44,10 +45,9 @@ def _faults(mode: str, **env: str) -> tuple[str, int]:
 def test_kept_memory_is_not_faulted_in_again_each_step():
     took, kept = _faults("keep")
     _, default = _faults("default")
-    pages = 4 * 4 * 2**20 // os.sysconf("SC_PAGE_SIZE")
     assert took == "True"
-    assert default >= ROUNDS * pages // 2  # glibc's own thresholds: most pages every round
-    assert kept < pages  # at most one round's worth, once
+    assert default >= ROUNDS * PAGES // 2  # glibc's own thresholds: most pages every round
+    assert kept < PAGES  # at most one round's worth, once
 
 
 @glibc
@@ -58,7 +58,7 @@ def test_the_users_choice_stands(env):
     took, faults = _faults("keep", **env)
     assert took == "False"
     if "MALLOC_TRIM_THRESHOLD_" in env:  # the user's setting: faults every round
-        assert faults >= ROUNDS * 4 * 4 * 2**20 // os.sysconf("SC_PAGE_SIZE") // 2
+        assert faults >= ROUNDS * PAGES // 2
 
 
 def test_off_linux_nothing_happens(monkeypatch):
