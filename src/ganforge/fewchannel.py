@@ -97,7 +97,11 @@ class _ConvTranspose(torch.autograd.Function):
         ctx, x: Tensor, w: Tensor, b: Tensor | None, stride: Pair, padding: Pair, size: Pair
     ):
         ctx.save_for_backward(x, w)
-        ctx.stride, ctx.padding, ctx.size = stride, padding, size
+        ctx.stride, ctx.padding = stride, padding
+        ctx.output_padding = tuple(  # what reaches ``size`` beyond the strided input
+            size[i] - (x.shape[2 + i] - 1) * stride[i] + 2 * padding[i] - w.shape[2 + i]
+            for i in range(2)
+        )
         out = _transposed(x, w, stride, padding, size)
         if b is not None:
             out += b.view(1, -1, 1, 1)
@@ -108,16 +112,10 @@ class _ConvTranspose(torch.autograd.Function):
         x, w = ctx.saved_tensors
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = _Conv.apply(g, w, None, ctx.stride, ctx.padding)
+            gx = _like(_Conv.apply(g, w, None, ctx.stride, ctx.padding), x)
         if ctx.needs_input_grad[1]:
-            extra = tuple(
-                ctx.size[i]
-                - ((x.shape[2 + i] - 1) * ctx.stride[i] - 2 * ctx.padding[i])
-                - w.shape[2 + i]
-                for i in range(2)
-            )  # the output padding that reaches ``size``
             gw = torch.ops.aten.convolution_backward(
-                g, x, w, None, ctx.stride, ctx.padding, (1, 1), True, extra, 1,
+                g, x, w, None, ctx.stride, ctx.padding, (1, 1), True, ctx.output_padding, 1,
                 [False, True, False],
             )[1]  # fmt: skip
         if ctx.needs_input_grad[2]:
