@@ -62,6 +62,21 @@ def _transposed(x: Tensor, w: Tensor, stride: Pair, padding: Pair, size: Pair) -
     return F.fold(cols.transpose(1, 2), size, (kh, kw), padding=padding, stride=stride)
 
 
+def _param_grads(
+    ctx, g: Tensor, x: Tensor, w: Tensor, transposed: bool, output_padding: Pair
+) -> tuple[Tensor | None, Tensor | None]:
+    """The weight and bias gradients of a (transposed) convolution, as far as needed."""
+    gw = gb = None
+    if ctx.needs_input_grad[1]:
+        gw = torch.ops.aten.convolution_backward(
+            g, x, w, None, ctx.stride, ctx.padding, (1, 1), transposed, output_padding, 1,
+            [False, True, False],
+        )[1]  # fmt: skip
+    if ctx.needs_input_grad[2]:
+        gb = g.sum((0, 2, 3))
+    return gw, gb
+
+
 class _Conv(torch.autograd.Function):
     """``conv2d`` by oneDNN; its input gradient through :class:`_ConvTranspose`."""
 
@@ -74,18 +89,11 @@ class _Conv(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         x, w = ctx.saved_tensors
-        gx = gw = gb = None
+        gx = None
         if ctx.needs_input_grad[0]:
             size = (x.shape[2], x.shape[3])
             gx = _like(_ConvTranspose.apply(g, w, None, ctx.stride, ctx.padding, size), x)
-        if ctx.needs_input_grad[1]:
-            gw = torch.ops.aten.convolution_backward(
-                g, x, w, None, ctx.stride, ctx.padding, (1, 1), False, (0, 0), 1,
-                [False, True, False],
-            )[1]  # fmt: skip
-        if ctx.needs_input_grad[2]:
-            gb = g.sum((0, 2, 3))
-        return gx, gw, gb, None, None
+        return gx, *_param_grads(ctx, g, x, w, False, (0, 0)), None, None
 
 
 class _ConvTranspose(torch.autograd.Function):
@@ -110,17 +118,10 @@ class _ConvTranspose(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         x, w = ctx.saved_tensors
-        gx = gw = gb = None
+        gx = None
         if ctx.needs_input_grad[0]:
             gx = _like(_Conv.apply(g, w, None, ctx.stride, ctx.padding), x)
-        if ctx.needs_input_grad[1]:
-            gw = torch.ops.aten.convolution_backward(
-                g, x, w, None, ctx.stride, ctx.padding, (1, 1), True, ctx.output_padding, 1,
-                [False, True, False],
-            )[1]  # fmt: skip
-        if ctx.needs_input_grad[2]:
-            gb = g.sum((0, 2, 3))
-        return gx, gw, gb, None, None, None
+        return gx, *_param_grads(ctx, g, x, w, True, ctx.output_padding), None, None, None
 
 
 class FewChannelConv2d(nn.Conv2d):
@@ -129,10 +130,8 @@ class FewChannelConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         """The convolution of ``x``, as ``nn.Conv2d`` computes it."""
-        if self.in_channels > FEW:
-            return super().forward(x)
         w = self.weight
-        if not _fold_route(x, w, self):
+        if self.in_channels > FEW or not _fold_route(x, w, self):
             return self._conv_forward(x, w, self.bias)
         return _Conv.apply(x, w, self.bias, self.stride, self.padding)
 

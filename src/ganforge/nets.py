@@ -190,11 +190,11 @@ class DCGANGenerator(nn.Module):
     the input of the linear projection, and :meth:`forward` takes the classes.
 
     The activations of both DCGAN nets work in place, as in the DCGAN example: the same
-    values and gradients with less memory. The layers next to a picture of one or two
-    channels (G's last, D's first) take a faster route on the CPU
-    (:mod:`ganforge.fewchannel`). A full backward hook
+    values and gradients with less memory. A full backward hook
     (``register_full_backward_hook``) on a layer that an activation follows is therefore
-    refused by PyTorch; tensor hooks and forward hooks work.
+    refused by PyTorch; tensor hooks and forward hooks work. The layers next to a picture
+    of one or two channels (G's last, D's first) take a faster route on the CPU
+    (:mod:`ganforge.fewchannel`).
     """
 
     def __init__(
