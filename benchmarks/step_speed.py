@@ -28,12 +28,14 @@ how often each loop's large allocations page-fault depends on what the other loo
 before it (glibc hands freed blocks back to the system or keeps them by thresholds that
 adapt to the process's history).
 
-Memory: each variant runs three steps in a fresh process; on the CPU the peak is the growth
-of the resident set during them (the peak resident size, reset through /proc/self/clear_refs
-just before the first step, minus the size then), on CUDA the growth of
-``max_memory_allocated``. The resident set moves by a few MiB from one process to the next
-(the allocator's caches), so ``--memory-runs`` fresh processes per variant run interleaved
-and the table gives their median, min and max.
+Memory: each variant's first three steps, before any other step of it ran. On the CPU they
+run in a fresh process, and the peak is the growth of the resident set during them (the
+peak resident size, reset through /proc/self/clear_refs just before the first step, minus
+the size then). The resident set moves by a few MiB from one process to the next (the
+allocator's caches), so ``--memory-runs`` fresh processes per variant run interleaved and
+the table gives their median, min and max. On CUDA the peak is the growth of
+``max_memory_allocated``, which the caching allocator reports exactly in any process, so it
+is read in the timing worker itself (as its warm-up) and no fresh processes start.
 """
 
 from __future__ import annotations
@@ -174,8 +176,13 @@ def sync(device: torch.device) -> None:
 
 def peak_memory(variant: str, device: torch.device, compile_: bool) -> float:
     """Peak memory of a few steps of ``variant`` in MiB, measured in this (fresh) process."""
-    step = make(variant, device, compile_)
-    real = real_batch(device)
+    return peak_growth(make(variant, device, compile_), real_batch(device), device)
+
+
+def peak_growth(
+    step: Callable[[torch.Tensor], None], real: torch.Tensor, device: torch.device
+) -> float:
+    """How far three steps raise the memory in use above what it was before them, in MiB."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -199,10 +206,11 @@ def _status_kib(field: str) -> int:
 
 
 def worker(args: argparse.Namespace) -> None:
-    """A worker process: warms ``args.worker`` up, says ``ready``, then for each line ``N``
-    on stdin runs ``N`` steps and prints the seconds and page faults per step."""
+    """A worker process: warms ``args.worker`` up, says ``ready`` and its peak memory (on
+    CUDA; else ``null``), then for each line ``N`` on stdin runs ``N`` steps and prints the
+    seconds and page faults per step."""
     runner = InProcess((args.worker,), args)
-    print("ready", flush=True)
+    print("ready", json.dumps(runner.memory.get(args.worker)), flush=True)
     for line in sys.stdin:
         print(*runner.run(args.worker, int(line)), flush=True)
 
@@ -228,6 +236,7 @@ class Workers:
 
     def __init__(self, variants: tuple[str, ...], args: argparse.Namespace) -> None:
         self.procs = {}
+        self.memory: dict[str, float] = {}
         for v in variants:
             cmd = [sys.executable, __file__, "--worker", v, "--device", args.device]
             cmd += ["--compile"] if args.compile else []
@@ -235,8 +244,11 @@ class Workers:
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
             )
         for v, proc in self.procs.items():
-            if proc.stdout.readline().strip() != "ready":
+            said = proc.stdout.readline().split()
+            if not said or said[0] != "ready":
                 raise RuntimeError(f"the worker of {v} did not start")
+            if said[1] != "null":
+                self.memory[v] = float(said[1])
 
     def run(self, variant: str, n: int) -> tuple[float, float]:
         proc = self.procs[variant]
@@ -259,9 +271,13 @@ class InProcess:
         self.device = torch.device(args.device)
         self.steps = {v: make(v, self.device, args.compile) for v in variants}
         self.real = real_batch(self.device)
-        for step in self.steps.values():  # warm-up (and compilation)
-            for _ in range(2):
-                step(self.real)
+        self.memory: dict[str, float] = {}  # on CUDA: each variant's first steps' peak
+        for v, step in self.steps.items():  # warm-up (and compilation)
+            if self.device.type == "cuda":
+                self.memory[v] = peak_growth(step, self.real, self.device)
+            else:
+                for _ in range(2):
+                    step(self.real)
 
     def run(self, variant: str, n: int) -> tuple[float, float]:
         return timed(self.steps[variant], self.real, n, self.device)
@@ -304,9 +320,10 @@ def main() -> None:
             seconds, page_faults = runner.run(v, args.steps)
             times[v].append(seconds)
             faults[v].append(page_faults)
+        print(f"round {r + 1} of {args.rounds} timed", file=sys.stderr, flush=True)
     runner.close()
-    memory: dict[str, list[float]] = {v: [] for v in variants}
-    for _ in range(args.memory_runs):
+    memory = {v: [runner.memory[v]] if v in runner.memory else [] for v in variants}
+    for _ in range(0 if runner.memory else args.memory_runs):
         for v in variants:
             cmd = [sys.executable, __file__, "--memory-of", v, "--device", args.device]
             cmd += ["--compile"] if args.compile else []
@@ -339,8 +356,12 @@ def main() -> None:
         f"width {WIDTH}, batch {BATCH}, Adam 2e-4 (0.5, 0.999), non-saturating loss; "
         f"{args.rounds} interleaved rounds of {args.steps} steps "
         f"({'all in one process' if args.one_process else 'each variant in its own process'}), "
-        "peak memory the median of "
-        f"{args.memory_runs} fresh processes each; device {device}"
+        + (
+            "peak memory of each variant's first three steps, in its timing worker"
+            if runner.memory
+            else f"peak memory the median of {args.memory_runs} fresh processes each"
+        )
+        + f"; device {device}"
         f"{', ganforge compiled' if args.compile else ''}. "
         "fp32 unless the variant names bf16 or fp16."
     )
