@@ -410,8 +410,10 @@ class Trainer:
 
     def _l2(self) -> Tensor:
         """The L2 penalty on the discriminator's weights, or 0."""
-        weights = [p for p in self.discriminator.parameters() if p.dim() > 1]
-        if self.d_l2 == 0 or not weights:
+        weights = (
+            [] if self.d_l2 == 0 else [p for p in self.discriminator.parameters() if p.dim() > 1]
+        )
+        if not weights:
             return torch.zeros((), device=self.noise.device)
         return self.d_l2 * torch.stack([w.square().sum() for w in weights]).sum()
 
