@@ -1,7 +1,7 @@
 """Speed and memory of one training step: ganforge's Trainer against a plain PyTorch loop.
 
     python benchmarks/step_speed.py [--rounds 7] [--steps 10] [--memory-runs 5]
-                                    [--device cpu] [--compile] [--one-process]
+                                    [--device cpu] [--compile] [--one-process] [--tiny]
 
 The plain loop is written the way the well-known DCGAN example writes it: one optimizer
 per network (Adam 2e-4, betas (0.5, 0.999)), the discriminator step scores the real batch
@@ -16,6 +16,10 @@ the same arithmetic, which shows what ganforge's statistics, checks and invarian
 ``ganforge-kept`` is our step as ``ganforge train`` runs it, in a process that keeps the
 memory it frees (:func:`ganforge.keep_freed_memory`); the other variants run with glibc's
 own thresholds, as a user's own script would.
+
+``--tiny`` shrinks both sides to 8×8 nets of width 4, batch 4 and one thread: the
+arithmetic nearly vanishes and what is timed is each loop's host work (Python, dispatch,
+its statistics and checks), which is what bounds a step this small on a GPU.
 
 Speed: each variant runs in a worker process of its own, as a user's training would, and
 the workers take turns (A B ... B A ...), ``--steps`` steps per round after a warm-up, so
@@ -65,6 +69,17 @@ SHAPE = (1, 32, 32)
 LATENT = 100
 BATCH = 64
 WIDTH = 64
+
+
+def use_tiny_nets() -> None:
+    """Nets and batches so small that the arithmetic nearly vanishes, on one thread: what
+    remains is each loop's Python and dispatch, the host's share that bounds a small step on
+    a GPU."""
+    global SHAPE, LATENT, BATCH, WIDTH
+    SHAPE, LATENT, BATCH, WIDTH = (1, 8, 8), 8, 4, 4
+    torch.set_num_threads(1)
+
+
 VARIANTS = (
     "plain",
     "plain-lean",
@@ -240,6 +255,7 @@ class Workers:
         for v in variants:
             cmd = [sys.executable, __file__, "--worker", v, "--device", args.device]
             cmd += ["--compile"] if args.compile else []
+            cmd += ["--tiny"] if args.tiny else []
             self.procs[v] = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
             )
@@ -296,12 +312,17 @@ def main() -> None:
     parser.add_argument(
         "--one-process", action="store_true", help="time all variants in this process"
     )
+    parser.add_argument(
+        "--tiny", action="store_true", help="8×8 nets of width 4, batch 4, one thread"
+    )
     parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if min(args.rounds, args.steps, args.memory_runs) < 1:
         parser.error("--rounds, --steps and --memory-runs must be at least 1")
     device = torch.device(args.device)
+    if args.tiny:
+        use_tiny_nets()
     if args.memory_of:  # child process: one variant's peak memory
         print(json.dumps(peak_memory(args.memory_of, device, args.compile)))
         return
@@ -327,6 +348,7 @@ def main() -> None:
         for v in variants:
             cmd = [sys.executable, __file__, "--memory-of", v, "--device", args.device]
             cmd += ["--compile"] if args.compile else []
+            cmd += ["--tiny"] if args.tiny else []
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             memory[v].append(float(out.strip().splitlines()[-1]))
     rows = []
