@@ -2,7 +2,6 @@
 
 import mmap
 import os
-import resource
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import pytest
 from ganforge import allocator
 
 ROUNDS = 20
-PAGES = 4 * 4 * 2**20 // os.sysconf("SC_PAGE_SIZE")  # one round's four 4 MiB tensors
+PAGES = 4 * 4 * 2**20 // mmap.PAGESIZE  # one round's four 4 MiB tensors
 # four 4 MiB tensors at a time, as a step's activations: together above the thresholds glibc
 # adapts to, so that without the setting each round hands the memory back and faults it in
 STEPS = f"""
@@ -32,6 +31,8 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 def _counts_page_faults() -> bool:
     """Whether this kernel reports minor page faults (gVisor's getrusage, for one, does not)."""
+    import resource  # POSIX only
+
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     with mmap.mmap(-1, PAGES * mmap.PAGESIZE) as fresh:
         for offset in range(0, len(fresh), mmap.PAGESIZE):
