@@ -245,6 +245,12 @@ def timed(
     return seconds, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / n
 
 
+def child(args: argparse.Namespace, role: str, variant: str) -> list[str]:
+    """The command line of a child process of this benchmark, with the run's settings."""
+    cmd = [sys.executable, __file__, role, variant, "--device", args.device]
+    return cmd + ["--compile"] * args.compile + ["--tiny"] * args.tiny
+
+
 class Workers:
     """One worker process per variant; ``run(v, n)``: seconds and page faults per step of
     ``n`` steps of variant ``v``."""
@@ -253,9 +259,7 @@ class Workers:
         self.procs = {}
         self.memory: dict[str, float] = {}
         for v in variants:
-            cmd = [sys.executable, __file__, "--worker", v, "--device", args.device]
-            cmd += ["--compile"] if args.compile else []
-            cmd += ["--tiny"] if args.tiny else []
+            cmd = child(args, "--worker", v)
             self.procs[v] = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
             )
@@ -346,9 +350,7 @@ def main() -> None:
     memory = {v: [runner.memory[v]] if v in runner.memory else [] for v in variants}
     for _ in range(0 if runner.memory else args.memory_runs):
         for v in variants:
-            cmd = [sys.executable, __file__, "--memory-of", v, "--device", args.device]
-            cmd += ["--compile"] if args.compile else []
-            cmd += ["--tiny"] if args.tiny else []
+            cmd = child(args, "--memory-of", v)
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             memory[v].append(float(out.strip().splitlines()[-1]))
     rows = []
