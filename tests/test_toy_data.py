@@ -7,7 +7,7 @@ import torch
 from ganforge.data import load_data
 from ganforge.data.toy import GaussianMixture, grid, ring
 from ganforge.errors import GanforgeError
-from ganforge.metrics import mode_stats
+from ganforge.metrics import mode_stats, true_width
 
 
 def test_ring_means_and_std_match_the_spec():
@@ -44,6 +44,31 @@ def test_true_samples_score_the_published_limit():
         # the share of a 2-D Gaussian within 3σ is 1 - exp(-9/2) = 98.89 %
         assert s["hq"] == pytest.approx(100 * (1 - math.exp(-4.5)), abs=0.6)
         assert s["rkl"] < 0.02
+        assert s["width"] == pytest.approx(true_width(2), abs=0.03)
+
+
+def test_true_width_closed_forms():
+    # two dimensions: P(χ²_4 < 9) = 1 - e^(-9/2)(1 + 9/2), P(χ²_2 < 9) = 1 - e^(-9/2)
+    e = math.exp(-4.5)
+    assert true_width(2) == pytest.approx(math.sqrt((1 - 5.5 * e) / (1 - e)), rel=1e-12)
+    assert true_width() == true_width(2)
+    # one dimension: P(χ²_1 < 9) = erf(3/√2), P(χ²_3 < 9) = that - 3·√(2/π)·e^(-9/2)
+    inside = math.erf(3 / math.sqrt(2))
+    expected = math.sqrt((inside - 3 * math.sqrt(2 / math.pi) * e) / inside)
+    assert true_width(1) == pytest.approx(expected, rel=1e-12)
+
+
+def test_width_of_many_true_samples_converges_to_the_closed_form():
+    x = grid().sample(200_000, torch.Generator().manual_seed(0))
+    assert mode_stats(x, "grid")["width"] == pytest.approx(true_width(2), abs=0.004)
+    # modes drawn at 0.8 of the data's width: HQ cuts them at 3/0.8 of their own σ
+    m, c = grid(), (3 / 0.8) ** 2
+    thin = m.means[np.arange(200_000) % 25] + 0.8 * m.std * np.random.default_rng(0).normal(
+        size=(200_000, 2)
+    )
+    e = math.exp(-c / 2)
+    expected = 0.8 * math.sqrt((1 - e * (1 + c / 2)) / (1 - e))
+    assert mode_stats(thin, m)["width"] == pytest.approx(expected, abs=0.004)
 
 
 def test_mode_stats_closed_form_on_placed_points():
@@ -55,18 +80,32 @@ def test_mode_stats_closed_form_on_placed_points():
     assert s["hq"] == pytest.approx(100 * 4 / 6)
     p = np.array([0.75, 0.25])
     assert s["rkl"] == pytest.approx(float((p * np.log(p * 8)).sum()))
+    assert s["width"] == 0.0  # every HQ sample sits on its mode's centre
+
+
+def test_mode_width_closed_form_on_placed_points():
+    means = np.zeros((1, 2))
+    # offsets (σ, 0) and (0, 2σ) are HQ, (3σ, 1σ) is not: mean square per coordinate 5/4
+    s = mode_stats(np.array([[0.5, 0.0], [0.0, 1.0], [1.5, 0.5]]), means, std=0.5)
+    assert s["hq"] == pytest.approx(100 * 2 / 3)
+    assert s["width"] == pytest.approx(math.sqrt(5 / 4))
 
 
 def test_mode_stats_with_means_and_std_in_higher_dimension():
     means = np.eye(3) * 10
     pts = means + 0.1
     s = mode_stats(pts, means, std=0.1)  # distance √3 σ < 3σ
-    assert s == {"modes": 3, "hq": 100.0, "rkl": pytest.approx(0.0, abs=1e-12)}
+    assert s == {
+        "modes": 3,
+        "hq": 100.0,
+        "rkl": pytest.approx(0.0, abs=1e-12),
+        "width": pytest.approx(1.0),  # every coordinate 1σ off
+    }
 
 
 def test_mode_stats_nothing_high_quality():
     s = mode_stats(np.full((10, 2), 9.0), "ring")
-    assert s["modes"] == 0 and s["hq"] == 0.0 and math.isnan(s["rkl"])
+    assert s["modes"] == 0 and s["hq"] == 0.0 and math.isnan(s["rkl"]) and math.isnan(s["width"])
 
 
 def test_mode_stats_bad_input():

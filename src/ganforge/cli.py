@@ -339,8 +339,13 @@ def _train(args: argparse.Namespace) -> None:
     print(f"run written to {out}/ ({pictures}, losses.png, metrics.jsonl, checkpoints/)")
     last = [r for r in RunDir(out).read_metrics() if "modes" in r]
     if last:
+        from ganforge.metrics import true_width
+
         r = last[-1]
-        print(f"modes {r['modes']}, high quality {r['hq']:.1f} %, reverse KL {r['rkl']:.3f}")
+        line = f"modes {r['modes']}, high quality {r['hq']:.1f} %, reverse KL {r['rkl']:.3f}"
+        if "width" in r:  # runs evaluated before the width was reported lack it
+            line += f", mode width {r['width']:.2f} σ (true samples {true_width():.2f})"
+        print(line)
 
 
 def _train_table(

@@ -68,6 +68,7 @@ METRIC_TITLES = {
     "fd": "Fréchet distance (fd)",
     "hq": "High-quality samples (hq)",
     "rkl": "Reverse KL of the mode histogram (rkl)",
+    "width": "Mode width in σ; true samples 0.97 (width)",
     "cs": "Classifier score (cs)",
     "classes": "Classes covered",
     "class_kl": "KL of the class histogram (class_kl)",

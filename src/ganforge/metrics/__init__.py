@@ -8,7 +8,7 @@ from ganforge.metrics.distances import (
     kid,
     prdc,
 )
-from ganforge.metrics.modes import mode_stats
+from ganforge.metrics.modes import mode_stats, true_width
 from ganforge.metrics.scores import classifier_score, label_stats
 from ganforge.metrics.stacked import stacked_modes, triple_stats
 
@@ -24,4 +24,5 @@ __all__ = [
     "prdc",
     "stacked_modes",
     "triple_stats",
+    "true_width",
 ]
