@@ -80,6 +80,7 @@ def true_width(dim: int = 2) -> float:
     """
 
     def below_9(k: int) -> torch.Tensor:  # P(χ²_k < 9), the regularised gamma P(k/2, 9/2)
-        return torch.special.gammainc(torch.tensor(k / 2, dtype=torch.float64), torch.tensor(4.5))
+        a, x = torch.tensor([k / 2, 4.5], dtype=torch.float64)
+        return torch.special.gammainc(a, x)
 
     return math.sqrt(float(below_9(dim + 2) / below_9(dim)))
