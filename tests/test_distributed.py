@@ -36,9 +36,12 @@ from ganforge.distributed import current
 
 data, out = sys.argv[1], sys.argv[2]
 gan = gf.GAN(data, steps=20, batch_size=32, g_width=16, d_width=16, g_depth=1, d_depth=1,
-             sample_every=0, eval_every=0, threads=1).fit(out=out)
+             sample_every=0, eval_every=0, threads=1,
+             sharp_critic_steps=10 if data == "ring" else 0).fit(out=out)
 t = gan.trainer_
 nets = {"g": t.generator, "d": t.discriminator, "ema": t.sampling_generator}
+if gan.sharp_critic_ is not None:  # fitted on rank 0, sent to the others
+    nets["critic"] = gan.sharp_critic_
 tensors = {f"{n}.{k}": v.contiguous() for n, m in nets.items() for k, v in m.state_dict().items()}
 save_file(tensors, f"{out}/rank{current().rank}.safetensors")
 """
@@ -77,6 +80,7 @@ def test_every_rank_holds_identical_weights_after_fit_under_torchrun(tmp_path, d
     a = load_file(tmp_path / "run" / "rank0.safetensors")
     b = load_file(tmp_path / "run" / "rank1.safetensors")
     assert a.keys() == b.keys() and any(k.startswith("ema.") for k in a)
+    assert any(k.startswith("critic.") for k in a) == (data == "ring")
     for key in a:
         assert torch.equal(a[key], b[key]), key
     # and the run was written once, by rank 0, with the job's size on record

@@ -45,6 +45,7 @@ from ganforge.plots import image_grid, loss_plot, save_picture, scatter_plot
 from ganforge.rejection import rejection_sample
 from ganforge.run import RunDir, check_same_config
 from ganforge.schedule import linear_decay, lr_factor, set_lr
+from ganforge.sharp_critic import SharpCritic, fit_critic
 from ganforge.tables.run import TableRun, as_table
 from ganforge.trainer import Trainer, evaluating, frozen
 from ganforge.transport import N_PAIRS, effective_lipschitz, transport
@@ -68,6 +69,8 @@ RUN_CONTROL = {
     "drs_quantile",
     "dot_steps",
     "jbt",
+    "sharp_critic_steps",
+    "sharp_critic_freq",
     "on_nonfinite",
     "compile",
     "dist_timeout",
@@ -313,6 +316,11 @@ class GAN:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.data_info_ = self._data_info(source)
+        if cfg.sharp_critic_steps and self.is_pictures:
+            raise GanforgeError(
+                "the sharp critic (--sharp-critic-steps) is for point data; "
+                "train pictures with --sharp-critic-steps 0"
+            )
         shares = self.data_info_.get("class_shares")
         if cfg.conditional and shares is None:
             raise GanforgeError(
@@ -321,6 +329,7 @@ class GAN:
             )
         trainer = build_trainer(cfg, source.shape, device, job, shares)
         self.config_, self.trainer_, self.source_, self.dist_ = cfg, trainer, source, job
+        self.sharp_critic_: SharpCritic | None = None
         self.shift_ = getattr(source, "shift", None)
         self.scale_ = getattr(source, "scale", None)
         self._dry_run()
@@ -417,6 +426,7 @@ class GAN:
         check_same_config(run.path, saved, self.config_.to_dict(), RUN_CONTROL)
         self.trainer_.load_state_dict(state["trainer"])
         self.source_.load_state_dict(state["data"])
+        self.sharp_critic_ = self._load_sharp_critic(state)
         if world > 1:  # this rank's own random streams
             mine = state["ranks"][self.dist_.rank]
             same_device = self.trainer_.noise.load_state_dict(mine["noise"])
@@ -494,6 +504,7 @@ class GAN:
     def _state(self, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """The whole training state; ``ranks``: the random streams of every rank."""
         parallel = {"world": len(ranks), "ranks": ranks} if ranks else {}
+        critic = getattr(self, "sharp_critic_", None)
         return {
             **parallel,
             "trainer": self.trainer_.state_dict(),
@@ -502,6 +513,7 @@ class GAN:
             "config": self.config_.to_dict(),
             "version": __version__,
             "best": self.best_,
+            **({"sharp_critic": critic.state_dict()} if critic is not None else {}),
         }
 
     def _train(self, start: int, run: RunDir | None, progress: bool) -> None:
@@ -540,6 +552,8 @@ class GAN:
                         run.append_metrics({"step": step, **e.losses, "nonfinite": e.network})
                     raise
                 bar.update(1)
+                if step == cfg.steps and cfg.sharp_critic_steps:
+                    self._fit_sharp_critic()
                 record = meter.flush() if step % cfg.log_every == 0 or step == cfg.steps else {}
                 if record:
                     record = mean_over_ranks(record, job)
@@ -586,6 +600,50 @@ class GAN:
                 save_picture(run.samples / "interpolation.png", walk)
             loss_plot(run.path / "losses.png", run.read_metrics())
         barrier(job)
+
+    def _new_sharp_critic(self) -> SharpCritic:
+        """An unfitted sharp critic for this run's points, seeded from the run's seed."""
+        cfg = self.config_
+        seed = int(np.random.SeedSequence(cfg.seed, spawn_key=(1,)).generate_state(1)[0])
+        critic = SharpCritic(
+            self.data_info_["dim"],
+            cfg.sharp_critic_freq,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        return critic.to(self.trainer_.noise.device)
+
+    def _fit_sharp_critic(self) -> None:
+        """Fits the sampler's sharp critic on rank 0, on the training data against the
+        sampling (EMA) generator; every rank ends with rank 0's critic. The data stream is
+        put back where it was, so that a run resumed past this point trains as one that
+        never stopped."""
+        cfg, trainer = self.config_, self.trainer_
+        critic = self._new_sharp_critic()
+        state = None
+        if self.dist_.is_main:
+            position = self.source_.state_dict()
+            generator = trainer.sampling_generator
+            seed = int(np.random.SeedSequence(cfg.seed, spawn_key=(2,)).generate_state(1)[0])
+            noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=trainer.noise.device)
+            with evaluating(generator), frozen(generator):
+                fit_critic(
+                    critic,
+                    lambda n: self._to_device(self.source_.batch(n)),
+                    lambda n: generator(noise(n)).float(),
+                    cfg.sharp_critic_steps,
+                )
+            self.source_.load_state_dict(position)
+            state = {k: v.cpu() for k, v in critic.state_dict().items()}
+        critic.load_state_dict(broadcast(state, self.dist_))
+        self.sharp_critic_ = critic.eval().requires_grad_(False)
+
+    def _load_sharp_critic(self, state: dict[str, Any]) -> SharpCritic | None:
+        """The sharp critic saved in a checkpoint, or ``None`` when it holds none."""
+        if "sharp_critic" not in state:
+            return None
+        critic = self._new_sharp_critic()
+        critic.load_state_dict(state["sharp_critic"])
+        return critic.eval().requires_grad_(False)
 
     def _batches(self) -> tuple[list[Tensor], list[Tensor] | None]:
         """The step's ``n_critic`` real batches, and their classes when conditional."""
@@ -660,6 +718,7 @@ class GAN:
         dot_steps: int | None = None,
         jbt: float | None = None,
         labels: int | Sequence[int] | np.ndarray | None = None,
+        sharp_critic: bool | None = None,
     ) -> Any:
         """``n`` generated samples: float32 ``(n, d)`` points in data units, uint8
         ``(n, H, W, C)`` pictures, or a table's rows as a DataFrame with its column names,
@@ -675,15 +734,18 @@ class GAN:
         see :mod:`ganforge.truncation`). ``conditions`` (tables) ``{column: value}``
         restricts categorical columns. ``labels`` (class-conditional runs): the class of
         every sample, one class for all, or ``None`` to draw them with the data's class
-        shares.
+        shares. ``sharp_critic``: whether DOT and DRS ask the run's sharp critic in place of
+        the discriminator (``None``: when the run has one; see
+        :mod:`ganforge.sharp_critic`).
         """
         if self.is_table:
-            if drs or dot_steps or jbt:
-                raise GanforgeError("drs, dot_steps and jbt are for points and pictures")
+            if drs or dot_steps or jbt or sharp_critic:
+                raise GanforgeError("drs, dot_steps, jbt and sharp_critic do not apply to tables")
             return self.table_.sample(n, seed=seed, conditions=conditions)
         if conditions:
             raise GanforgeError("conditions apply to tables; this GAN makes points or pictures")
-        return np.concatenate(list(self.sample_chunks(n, seed, drs, dot_steps, jbt, labels)))
+        chunks = self.sample_chunks(n, seed, drs, dot_steps, jbt, labels, sharp_critic)
+        return np.concatenate(list(chunks))
 
     def sample_chunks(
         self,
@@ -693,6 +755,7 @@ class GAN:
         dot_steps: int | None = None,
         jbt: float | None = None,
         labels: int | Sequence[int] | np.ndarray | None = None,
+        sharp_critic: bool | None = None,
     ) -> Iterator[np.ndarray]:
         """The samples of :meth:`sample`, a chunk at a time (all at once with DRS), so that
         a consumer never holds the network outputs of all ``n`` at once."""
@@ -724,7 +787,7 @@ class GAN:
             )
         generate = self.trainer_.generate
         generator = self.trainer_.sampling_generator
-        discriminator = self.trainer_.discriminator
+        discriminator = self._sampling_critic(sharp_critic)
         device = self.trainer_.noise.device
         noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=device)
         probes = torch.Generator(device).manual_seed(_seeds(seed)[1])
@@ -759,6 +822,17 @@ class GAN:
                 if moved is not None:
                     z = moved(z, y)
                 yield self._decode(generate(generator, z, y))
+
+    def _sampling_critic(self, sharp: bool | None) -> torch.nn.Module:
+        """What DOT and DRS ask: the sharp critic when the run has one (or ``sharp`` asks
+        for it), else the discriminator."""
+        critic = getattr(self, "sharp_critic_", None)
+        if sharp and critic is None:
+            raise GanforgeError(
+                "this run has no sharp critic; train it with --sharp-critic-steps 1000, "
+                "or sample without --sharp-critic"
+            )
+        return critic if critic is not None and sharp is not False else self.trainer_.discriminator
 
     def _sample_classes(
         self, n: int, labels: int | Sequence[int] | np.ndarray | None, seed: int
@@ -881,4 +955,5 @@ class GAN:
         gan.data_info_ = data
         gan.best_ = state.get("best")
         gan.dist_ = Dist()
+        gan.sharp_critic_ = gan._load_sharp_critic(state)
         return gan

@@ -183,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
         "generator stretches most (0: off; default: the run's setting)",
     )
     sample.add_argument(
+        "--sharp-critic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="point runs: DOT and DRS ask the sharp critic fitted after training, or the "
+        "discriminator (default: the critic when the run has one)",
+    )
+    sample.add_argument(
         "--label",
         type=int,
         default=None,
@@ -428,6 +435,7 @@ def _sample(args: argparse.Namespace) -> None:
             conditions=conditions,
             dot_steps=args.dot_steps,
             jbt=args.jbt,
+            sharp_critic=args.sharp_critic,
         )
         _check_new(out, args.overwrite, "-o")
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -444,6 +452,7 @@ def _sample(args: argparse.Namespace) -> None:
         dot_steps=args.dot_steps,
         jbt=args.jbt,
         labels=args.label,
+        sharp_critic=args.sharp_critic,
     )
     write_samples(x, out, args.overwrite)
     print(f"wrote {args.n} samples to {out}")

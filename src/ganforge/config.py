@@ -133,6 +133,17 @@ class TrainConfig:
         "Jacobian-based truncation when sampling (JBT): the share of latents, drawn extra, "
         "dropped where the generator stretches most (between modes) (0 = off; 0.1-0.2 typical)",
     )
+    sharp_critic_steps: int = _opt(
+        0,
+        "points: once training is over, fit a sharp critic (random Fourier features of the "
+        "input) on real data against the generator for this many steps; DOT and DRS then "
+        "ask it in place of the discriminator (0 = off; 1000 is typical)",
+    )
+    sharp_critic_freq: float = _opt(
+        7.0,
+        "the sharp critic's frequency scale, in cycles per standard deviation of the data: "
+        "about 0.12 over a mode's standard deviation in those units",
+    )
     on_nonfinite: str = _opt(
         "stop",
         "on a NaN or Inf loss or gradient: stop the run, or skip the update",
@@ -225,6 +236,19 @@ class TrainConfig:
             raise GanforgeError(f"--dot-steps must be 0 or more, got {self.dot_steps}")
         if not 0 <= self.jbt < 1:
             raise GanforgeError(f"--jbt must be in [0, 1), got {self.jbt}")
+        if self.sharp_critic_steps < 0:
+            raise GanforgeError(
+                f"--sharp-critic-steps must be 0 or more, got {self.sharp_critic_steps}"
+            )
+        if not self.sharp_critic_freq > 0:
+            raise GanforgeError(
+                f"--sharp-critic-freq must be positive, got {self.sharp_critic_freq}"
+            )
+        if self.sharp_critic_steps and self.pack > 1:
+            raise GanforgeError(
+                "the sharp critic serves DOT and DRS, which need one logit per sample; "
+                "use --sharp-critic-steps with --pack 1"
+            )
         if not 0 <= self.drs_quantile < 1:
             raise GanforgeError(f"--drs-quantile must be in [0, 1), got {self.drs_quantile}")
         if self.batch_size % self.pack:
@@ -275,7 +299,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ring": {"g_depth": 2, "d_depth": 2, "dot_steps": 30},
     # JBT drops the fifth of the latents at which G stretches most: 1.2-1.9 HQ points more
     # than DOT alone on each of four seeds, the modes as wide and as balanced (RESULTS.md)
-    "grid": {"dot_steps": 30, "jbt": 0.2},
+    # ... and DOT asking a sharp critic fitted after training in place of D: +2.4 HQ points
+    # over ten seeds, the modes as wide as the data's (RESULTS.md)
+    "grid": {"dot_steps": 30, "jbt": 0.2, "sharp_critic_steps": 1000},
     "digits": {"g_width": 64, "d_width": 64, "g_depth": 2, "d_depth": 2},
     # Adam 2e-3 decaying linearly over the second half: FD ratio 7.4 against 22 at 2e-4;
     # the generator learning from the batch D just judged makes a step 1.18x faster;
@@ -333,6 +359,8 @@ def make_config(kind: str | None = None, **options: Any) -> TrainConfig:
     preset = {**KIND_PRESETS[kind], **PRESETS.get(str(data), {})}
     if options.get("pack", 1) > 1 or options.get("drs"):  # what DOT cannot go with
         preset.pop("dot_steps", None)
+    if options.get("pack", 1) > 1:  # nor the critic that serves it
+        preset.pop("sharp_critic_steps", None)
     if options.get("pack", 1) > 1 or options.get("drs") or options.get("jbt"):
         preset.pop("conditional", None)  # nor classes
     merged = {**preset, **options}
