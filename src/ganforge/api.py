@@ -553,6 +553,7 @@ class GAN:
                     raise
                 bar.update(1)
                 if step == cfg.steps and cfg.sharp_critic_steps:
+                    bar.set_postfix_str("fitting the sharp critic", refresh=True)
                     self._fit_sharp_critic()
                 record = meter.flush() if step % cfg.log_every == 0 or step == cfg.steps else {}
                 if record:
