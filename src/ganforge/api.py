@@ -125,6 +125,11 @@ def _seeds(seed: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(4)]
 
 
+def _child_seed(seed: int, key: int) -> int:
+    """A seed of its own for one use ``key`` of the run's ``seed`` (apart from :func:`_seeds`)."""
+    return int(np.random.SeedSequence(seed, spawn_key=(key,)).generate_state(1)[0])
+
+
 def _networks(
     cfg: TrainConfig, shape: tuple[int, ...], num_classes: int = 0
 ) -> tuple[torch.nn.Module, torch.nn.Module, bool]:
@@ -605,11 +610,10 @@ class GAN:
     def _new_sharp_critic(self) -> SharpCritic:
         """An unfitted sharp critic for this run's points, seeded from the run's seed."""
         cfg = self.config_
-        seed = int(np.random.SeedSequence(cfg.seed, spawn_key=(1,)).generate_state(1)[0])
         critic = SharpCritic(
             self.data_info_["dim"],
             cfg.sharp_critic_freq,
-            generator=torch.Generator().manual_seed(seed),
+            generator=torch.Generator().manual_seed(_child_seed(cfg.seed, 1)),
         )
         return critic.to(self.trainer_.noise.device)
 
@@ -624,7 +628,7 @@ class GAN:
         if self.dist_.is_main:
             position = self.source_.state_dict()
             generator = trainer.sampling_generator
-            seed = int(np.random.SeedSequence(cfg.seed, spawn_key=(2,)).generate_state(1)[0])
+            seed = _child_seed(cfg.seed, 2)
             noise = Noise(cfg.latent_dim, cfg.noise, seed=seed, device=trainer.noise.device)
             with evaluating(generator), frozen(generator):
                 fit_critic(
