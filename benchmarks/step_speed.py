@@ -1,6 +1,6 @@
 """Speed and memory of one training step: ganforge's Trainer against a plain PyTorch loop.
 
-    python benchmarks/step_speed.py [--rounds 7] [--steps 10] [--memory-runs 5]
+    python benchmarks/step_speed.py [--rounds 15] [--steps 10] [--memory-runs 5]
                                     [--device cpu] [--compile] [--one-process] [--tiny]
 
 The plain loop is written the way the well-known DCGAN example writes it: one optimizer
@@ -26,7 +26,9 @@ the workers take turns (A B ... B A ...), ``--steps`` steps per round after a wa
 that every variant meets the same noise of a shared machine. The table gives the median time
 per step, the median ratio to the plain loop with its min and max over the rounds (on CUDA
 an fp16 variant with a gradient scaler runs too), and the median minor page faults per step
-(memory touched for the first time, which the kernel must map and zero).
+(memory touched for the first time, which the kernel must map and zero). One round's ratio
+moves by about ±0.15 on a shared machine, so a median of 7 rounds still moved by ±0.05 from
+one run to the next; 15 rounds halve that.
 ``--one-process`` runs all variants in this process instead; they then share one heap, and
 how often each loop's large allocations page-fault depends on what the other loops freed
 before it (glibc hands freed blocks back to the system or keeps them by thresholds that
@@ -308,7 +310,7 @@ class InProcess:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=10, help="steps per variant and round")
     parser.add_argument("--memory-runs", type=int, default=5, help="fresh processes per variant")
     parser.add_argument("--device", default="cpu")
