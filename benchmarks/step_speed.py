@@ -28,7 +28,7 @@ per step, the median ratio to the plain loop with its min and max over the round
 an fp16 variant with a gradient scaler runs too), and the median minor page faults per step
 (memory touched for the first time, which the kernel must map and zero). One round's ratio
 moves by about ±0.15 on a shared machine, so a median of 7 rounds still moved by ±0.05 from
-one run to the next; 15 rounds halve that.
+one run to the next; 15 rounds narrow that by about a third.
 ``--one-process`` runs all variants in this process instead; they then share one heap, and
 how often each loop's large allocations page-fault depends on what the other loops freed
 before it (glibc hands freed blocks back to the system or keeps them by thresholds that
