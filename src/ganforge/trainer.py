@@ -303,14 +303,18 @@ class Trainer:
             g_loss = self.loss.g_loss(fake=judged)  # 4. loss from that classification
             self.g_optimizer.zero_grad(set_to_none=True)
             self.g_scaler.scale(g_loss).backward()  # 5. backpropagate through D and G
-            grad_norm = self._grad_norm(self.generator, self.g_scaler)
-            if self._finite("generator", self.generator, grad_norm, g_loss=g_loss):
+            stats = {
+                "g_loss": g_loss,
+                "d_fake": _mean(fake_logits),
+                "acc_fake": _mean(fake_logits < 0),
+                "g_grad_norm": self._grad_norm(self.generator, self.g_scaler),
+            }
+            read, admitted = self._read(
+                "generator", self.generator, stats, ("g_loss",), "g_grad_norm"
+            )
+            if admitted:
                 self._update(self.g_optimizer, self.g_scaler)  # 6. change only G's weights
-        stats = torch.stack(
-            [g_loss.detach(), _mean(fake_logits), _mean(fake_logits < 0), grad_norm]
-        )
-        keys = ("g_loss", "d_fake", "acc_fake", "g_grad_norm")
-        return dict(zip(keys, stats.tolist(), strict=True))
+        return read
 
     def discriminator_step(
         self,
@@ -361,27 +365,24 @@ class Trainer:
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
             d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
             penalty = r1.detach() + gp.detach()
-        grad_norm = self._grad_norm(self.discriminator, self.d_scaler)
-        if self._finite(
-            "discriminator", self.discriminator, grad_norm, d_loss=d_loss, penalty=penalty
-        ):
+        stats = {
+            "d_loss": d_loss,
+            "penalty": penalty,
+            "d_real": _mean(real_logits),
+            "d_fake": _mean(fake_logits),
+            "acc_real": _mean(real_logits > 0),
+            "acc_fake": _mean(fake_logits < 0),
+            "d_grad_norm": self._grad_norm(self.discriminator, self.d_scaler),
+        }
+        read, admitted = self._read(
+            "discriminator", self.discriminator, stats, ("d_loss", "penalty"), "d_grad_norm"
+        )
+        if admitted:
             self._update(self.d_optimizer, self.d_scaler)
             if self.loss.clip_value is not None:
                 clip_weights(self.discriminator, self.loss.clip_value)
         self.num_d_updates += 1
-        stats = torch.stack(
-            [
-                d_loss.detach(),
-                penalty.detach(),
-                _mean(real_logits),
-                _mean(fake_logits),
-                _mean(real_logits > 0),
-                _mean(fake_logits < 0),
-                grad_norm,
-            ]
-        )
-        keys = ("d_loss", "penalty", "d_real", "d_fake", "acc_real", "acc_fake", "d_grad_norm")
-        return dict(zip(keys, stats.tolist(), strict=True))
+        return read
 
     def _top(self, fake_logits: Tensor) -> Tensor:
         """The ``g_topk`` share of ``fake_logits`` (at least one) that D rates most real."""
@@ -489,24 +490,36 @@ class Trainer:
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
         return norm / scaler.get_scale() if scaler.is_enabled() else norm
 
-    def _finite(self, network: str, module: nn.Module, grad_norm: Tensor, **losses: Tensor) -> bool:
-        """Whether the losses and ``module``'s gradient norm are finite (one check, one sync).
+    def _read(
+        self,
+        network: str,
+        module: nn.Module,
+        stats: dict[str, Tensor],
+        losses: tuple[str, ...],
+        grad_norm: str,
+    ) -> tuple[dict[str, float], bool]:
+        """An update's statistics as floats, and whether the update may go ahead: one read
+        of the device for both.
 
-        With fp16 the gradient scaler owns the gradients' check (an overflow there is routine
-        and only lowers the scale), so only the losses are checked. If not finite: raises
-        :class:`NonFiniteError`, or with ``on_nonfinite="skip"`` clears the gradients,
-        counts the skip and returns False.
+        The update may go ahead when the ``losses`` and the gradient norm named among
+        ``stats`` are finite. With fp16 the gradient scaler owns the gradients' check (an
+        overflow there is routine and only lowers the scale), so only the losses are
+        checked. If one is not finite: raises :class:`NonFiniteError`, or with
+        ``on_nonfinite="skip"`` clears ``module``'s gradients, counts the skip and returns
+        False.
         """
-        checked = [*losses.values()] + ([] if self.precision == "fp16" else [grad_norm])
-        values = torch.stack([t.detach().float().reshape(()) for t in checked])
-        if bool(torch.isfinite(values).all()):
-            return True
+        values = {k: t.detach().float().reshape(()) for k, t in stats.items()}
+        checked = [*losses] + ([] if self.precision == "fp16" else [grad_norm])
+        finite = torch.isfinite(torch.stack([values[k] for k in checked])).all().float()
+        *floats, ok = torch.stack([*values.values(), finite]).tolist()
+        read = dict(zip(stats, floats, strict=True))
+        if ok:
+            return read, True
         if self.on_nonfinite == "stop":
-            named = {k: float(v.detach()) for k, v in losses.items()}
-            raise NonFiniteError(network, self.num_steps + 1, named)
+            raise NonFiniteError(network, self.num_steps + 1, {k: read[k] for k in losses})
         module.zero_grad(set_to_none=True)
         self.num_skipped += 1
-        return False
+        return read, False
 
     def _score(
         self, real: Tensor, fake: Tensor, real_y: Tensor | None, fake_y: Tensor | None
