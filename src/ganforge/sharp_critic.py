@@ -91,9 +91,9 @@ def fit_critic(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(loss.detach())
     critic.eval().requires_grad_(False)
-    return losses
+    return torch.stack(losses).tolist() if losses else []  # one read of the device, not one a step
 
 
 __all__ = ["SharpCritic", "fit_critic"]
