@@ -257,10 +257,10 @@ def test_the_mnist_preset_is_conditional_unless_packing_or_rejection_asks_otherw
 
 
 def test_a_run_saved_before_a_setting_existed_loads_with_its_default_not_the_preset():
-    from ganforge.api import _saved_config
     from ganforge.config import make_config
+    from ganforge.modalities.tensor import saved_config
 
-    old = {k: v for k, v in make_config(data="mnist", conditional=False).to_dict().items()}
+    old = gf.GAN("mnist", conditional=False).get_config().to_dict()
     del old["conditional"], old["jbt"]
-    cfg = make_config(**_saved_config(old))
+    cfg = make_config(**saved_config(old))
     assert not cfg.conditional and cfg.jbt == 0.0

@@ -16,11 +16,12 @@ from helpers import run
 from safetensors.torch import load_file
 
 import ganforge as gf
-from ganforge.api import _seeds, build_trainer
 from ganforge.config import make_config
 from ganforge.data import load_data
 from ganforge.distributed import Dist, Shard, rank_seed
+from ganforge.modalities.build import build_trainer
 from ganforge.noise import Noise
+from ganforge.seeds import seeds as _seeds
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # CPU, gloo
 CUDA_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}

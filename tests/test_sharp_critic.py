@@ -117,7 +117,7 @@ def test_fitting_the_critic_leaves_the_run_untouched_bitwise(ring_run):
     grads = [[None if p.grad is None else p.grad.clone() for p in m.parameters()] for m in modules]
     fitted = {k: v.clone() for k, v in gan.sharp_critic_.state_dict().items()}
     source = dict(gan.source_.state_dict())
-    gan._fit_sharp_critic()
+    gan.model._fit_sharp_critic()
     for m, state, grad in zip(modules, before, grads, strict=True):
         for k, v in m.state_dict().items():
             assert torch.equal(v, state[k]), k

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.distance import pdist
 
 import ganforge as gf
-from ganforge.api import _spread
+from ganforge.modalities.tensor import spread as _spread
 
 
 def test_spread_is_the_mean_pairwise_distance():

@@ -9,13 +9,13 @@ import torch
 from torch import nn
 
 import ganforge as gf
-from ganforge.config import make_config
 from ganforge.data import data_kind, load_data
 from ganforge.data.images import ImageSet, load_images
 from ganforge.data.stacked import STACKED_SIZE, stack_digits, triple_label
 from ganforge.errors import GanforgeError
 from ganforge.metrics.classifier import TrainedClassifier, train_classifier
 from ganforge.metrics.stacked import channel_digits, stacked_modes, triple_stats
+from ganforge.modalities.pictures import Pictures
 
 LEVELS = np.arange(10) * 25 + 10  # gray level of each digit in the synthetic pictures
 
@@ -155,7 +155,7 @@ def test_the_builtin_works_where_the_other_builtins_do():
     source = load_data("stacked-mnist")
     assert source.shape == (3, 28, 28) and len(source) == STACKED_SIZE
     assert source.batch(8).shape == (8, 3, 28, 28)
-    cfg = make_config(data="stacked-mnist")
+    cfg = Pictures().make_config("stacked-mnist", {})
     assert cfg.data == "stacked-mnist" and cfg.pack >= 1
     assert gf.GAN("stacked-mnist").get_config() == cfg
     gan = gf.GAN("stacked-mnist", steps=2, batch_size=8, threads=1).fit()

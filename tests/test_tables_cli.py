@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import ganforge as gf
 from ganforge.errors import GanforgeError
 from ganforge.tables import (
     TableSynthesizer,
@@ -44,8 +45,8 @@ def test_parse_columns_and_conditions():
 def test_mixed_csv_end_to_end(tmp_path):
     real = _csv(tmp_path / "data.csv")
     df = read_table(tmp_path / "data.csv")
-    synth = TableSynthesizer(steps=60, batch_size=100, g_width=64, d_width=64, seed=0)
-    synth.fit(df, discrete_columns=parse_columns("kids"), continuous_columns=[])
+    gan = gf.GAN(df, steps=60, batch_size=100, g_width=64, d_width=64, seed=0, holdout=0)
+    synth = gan.fit(discrete_columns=parse_columns("kids"), continuous_columns=[]).model.synth
     synth.save(tmp_path / "model.safetensors")
     again = TableSynthesizer.load(tmp_path / "model.safetensors")
     rows = again.sample(200, seed=1, conditions=parse_conditions(["city=oslo"]))

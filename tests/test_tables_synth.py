@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+import ganforge as gf
 from ganforge.errors import GanforgeError
 from ganforge.tables import TableSynthesizer, preset_steps
 from ganforge.tables.options import MAX_STEPS, MIN_STEPS
@@ -30,11 +31,17 @@ def _table(n=400, seed=0):
     )
 
 
+def _fit(df, out=None, resume=False, **options):
+    """The table model trained on every row of ``df`` by the training session."""
+    gan = gf.GAN(df, holdout=0, **options).fit(out=out, resume=resume)
+    return gan.model.synth
+
+
 @pytest.fixture(scope="module")
 def fitted():
     torch.set_num_threads(1)
     df = _table()
-    return df, TableSynthesizer(steps=300, seed=0, **SMALL).fit(df)
+    return df, _fit(df, steps=300, seed=0, **SMALL)
 
 
 def test_sample_has_the_tables_names_types_and_categories(fitted):
@@ -113,21 +120,11 @@ def test_save_load_gives_the_same_rows(fitted, tmp_path):
 
 def test_resume_continues_exactly(tmp_path):
     df = _table(200)
-    opts = dict(steps=12, seed=3, **SMALL)
-    whole = TableSynthesizer(**opts).fit(df)
-
-    stopped = []
-
-    def stop_at_6(step, stats):
-        if step == 6:
-            stopped.append(True)
-            part.save(tmp_path / "half.safetensors")
-
-    part = TableSynthesizer(**opts)
-    part.fit(df, callback=stop_at_6)
-    resumed = TableSynthesizer.load(tmp_path / "half.safetensors")
-    assert resumed.step_ == 6
-    resumed.fit(df, resume=True)
+    opts = dict(seed=3, **SMALL)
+    whole = _fit(df, steps=12, **opts)
+    _fit(df, out=tmp_path / "run", steps=6, **opts)  # stopped after step 6
+    resumed = _fit(df, out=tmp_path / "run", resume=True, steps=12, **opts)
+    assert resumed.step_ == 12
     a, b = whole.trainer_.state_dict(), resumed.trainer_.state_dict()
     for net in ("generator", "discriminator"):
         assert all(torch.equal(a[net][k], b[net][k]) for k in a[net])
@@ -145,7 +142,7 @@ def test_options_errors_teach():
     with pytest.raises(GanforgeError, match="unknown table option.*stepz.*steps"):
         TableSynthesizer(stepz=3)
     with pytest.raises(GanforgeError, match="multiple of pack"):
-        TableSynthesizer(batch_size=101, pack=5).fit(_table(50))
+        _fit(_table(50), batch_size=101, pack=5)
     with pytest.raises(GanforgeError, match="not fitted"):
         TableSynthesizer().sample(3)
 
@@ -159,7 +156,7 @@ def test_options_errors_teach():
     ids=["continuous-only", "categorical-only"],
 )
 def test_tables_of_one_kind(df):
-    synth = TableSynthesizer(steps=5, seed=0, **SMALL).fit(df)
+    synth = _fit(df, steps=5, seed=0, **SMALL)
     rows = synth.sample(50, seed=0)
     assert list(rows.columns) == list(df.columns) and len(rows) == 50
     assert (rows.dtypes == df.dtypes).all()

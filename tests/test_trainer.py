@@ -13,6 +13,7 @@ from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES
 from ganforge.noise import Noise
 from ganforge.trainer import Trainer, frozen
+from ganforge.updates import top_share
 
 
 def _nets(seed=0):
@@ -543,11 +544,9 @@ def test_top_k_generator_loss_and_gradient_have_the_closed_form():
 
 
 def test_top_k_keeps_at_least_one_sample_and_all_at_one():
-    tr = _trainer(g_topk=0.01)
     logits = torch.tensor([0.3, -1.0, 2.0])
-    assert torch.equal(tr._top(logits), torch.tensor([2.0]))
-    tr.g_topk = 1.0
-    assert tr._top(logits) is logits
+    assert torch.equal(top_share(logits, 0.01), torch.tensor([2.0]))
+    assert top_share(logits, 1.0) is logits
     with pytest.raises(GanforgeError, match="g_topk must be in"):
         _trainer(g_topk=0.0)
 

@@ -10,9 +10,11 @@ import torch
 from PIL import Image
 
 import ganforge as gf
-from ganforge.api import N_GRID, N_SPREAD, _spread
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
+from ganforge.modalities.pictures import N_GRID
+from ganforge.modalities.tensor import N_SPREAD
+from ganforge.modalities.tensor import spread as _spread
 from ganforge.plots import image_grid
 from ganforge.transport import LR, SMOOTH, effective_lipschitz, transport
 

@@ -1,14 +1,11 @@
 """ganforge: train generative adversarial networks, correctly and fast."""
 
-__version__ = "0.1.0"
-
 from ganforge import losses, metrics, penalties  # noqa: E402
 from ganforge.allocator import keep_freed_memory  # noqa: E402
-from ganforge.api import GAN  # noqa: E402
+from ganforge.api import GAN, evaluate  # noqa: E402
 from ganforge.config import TrainConfig  # noqa: E402
 from ganforge.ema import EMA  # noqa: E402
 from ganforge.errors import GanforgeError  # noqa: E402
-from ganforge.evaluate import evaluate  # noqa: E402
 from ganforge.nets import (  # noqa: E402
     DCGANDiscriminator,
     DCGANGenerator,
@@ -17,6 +14,7 @@ from ganforge.nets import (  # noqa: E402
 )
 from ganforge.noise import Noise  # noqa: E402
 from ganforge.trainer import Trainer  # noqa: E402
+from ganforge.version import __version__
 
 __all__ = [
     "DCGANDiscriminator",

@@ -1,9 +1,13 @@
 """Checkpoints as single safetensors files: tensors as tensors, the rest as JSON metadata.
 
 Nothing is ever unpickled. A nested state (dicts, lists, numbers, strings and tensors, as
-``state_dict()`` methods return them) is split into a flat ``{key: tensor}`` map and a JSON
-skeleton kept in the file's metadata. Writes are atomic: a temporary file in the same
-folder, flushed and fsynced, then renamed over the target.
+``state_dict()`` methods return them) is split into a flat ``{name: tensor}`` map and a JSON
+skeleton kept in the file's metadata. Each tensor is stored under its path in the state,
+joined by dots, so that a part loads without ganforge: the keys that start with
+``generator.`` are, without that prefix, the generator's own ``state_dict()`` names.
+(Files of earlier versions named their tensors "0", "1", ...; they load as before.)
+Writes are atomic: a temporary file in the same folder, flushed and fsynced, then renamed
+over the target.
 """
 
 from __future__ import annotations
@@ -24,17 +28,29 @@ _TENSOR = "__tensor__"
 _ITEMS = "__items__"
 
 
-def _flatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+def _name(path: str, tensors: dict[str, torch.Tensor]) -> str:
+    """``path``, or ``path#2``, ``path#3``, ... if a tensor already has that name."""
+    name, k = path, 1
+    while name in tensors:
+        k += 1
+        name = f"{path}#{k}"
+    return name
+
+
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor], path: str = "") -> Any:
+    def join(key: Any) -> str:
+        return f"{path}.{key}" if path else str(key)
+
     if isinstance(obj, torch.Tensor):
-        key = str(len(tensors))
+        key = _name(path or "tensor", tensors)
         tensors[key] = obj.detach().cpu().contiguous().clone()
         return {_TENSOR: key}
     if isinstance(obj, dict):
         if all(isinstance(k, str) for k in obj):
-            return {k: _flatten(v, tensors) for k, v in obj.items()}
-        return {_ITEMS: [[k, _flatten(v, tensors)] for k, v in obj.items()]}
+            return {k: _flatten(v, tensors, join(k)) for k, v in obj.items()}
+        return {_ITEMS: [[k, _flatten(v, tensors, join(k))] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
-        return [_flatten(v, tensors) for v in obj]
+        return [_flatten(v, tensors, join(i)) for i, v in enumerate(obj)]
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")

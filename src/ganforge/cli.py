@@ -7,25 +7,21 @@ in one place. Exit codes: 0 success, 2 bad input or usage (one line on stderr), 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
-from dataclasses import MISSING, Field, fields
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from ganforge import __version__
 from ganforge.checkpoint import list_checkpoints
-from ganforge.config import PRESETS, TrainConfig, make_config, read_config_file
+from ganforge.config import TrainConfig, read_config_file
 from ganforge.errors import GanforgeError, NonFiniteError
-from ganforge.run import RunDir
-from ganforge.tables.options import TableOptions
-from ganforge.tables.run import table_options
+from ganforge.flags import add_field_flag
+from ganforge.modalities import MODALITIES
+from ganforge.version import __version__
 
-TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
-TABLE_ONLY = {f.name for f in fields(TableOptions)} - TRAIN_FIELDS | {"holdout"}
+BUILTIN = ("ring", "grid", "digits", "mnist", "stacked-mnist")
 
 
 class TrainingFailed(RuntimeError):
@@ -47,56 +43,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         if f.name == "data":
             parser.add_argument("data", nargs="?", default=argparse.SUPPRESS, help=help_text)
             continue
-        _add_field_flag(parser, f, help_text)
-
-
-def _add_field_flag(parser: Any, f: Field, help_text: str) -> None:
-    """``--name`` for a config dataclass field: on/off for booleans, else typed by its
-    default; absent unless given (``SUPPRESS``), so that presets fill the rest."""
-    flag = "--" + f.name.replace("_", "-")
-    if isinstance(f.default, bool):
-        parser.add_argument(
-            flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
-        )
-        return
-    parser.add_argument(
-        flag,
-        type=type(f.default),
-        default=argparse.SUPPRESS,
-        metavar=f.name.upper(),
-        choices=f.metadata.get("choices"),
-        help=help_text,
-    )
-
-
-def _add_table_flags(parser: argparse.ArgumentParser) -> None:
-    """Flags of table data (a .csv with a header): column kinds, the held-out share, and the
-    table synthesizer's own settings that points and pictures do not have."""
-    shared = [n for n in table_options() if n in TRAIN_FIELDS]
-    group = parser.add_argument_group(
-        "tables (a .csv file with a header)",
-        "These flags, and of the flags above "
-        + ", ".join("--" + n.replace("_", "-") for n in shared)
-        + ", with the table model's own defaults (--steps: 300 passes over the rows, "
-        "4,000 to 20,000; --batch-size 300, --pack 2, WGAN-GP, Adam 2e-4 (0.5, 0.9)).",
-    )
-    group.add_argument(
-        "--discrete", default=None, metavar="COLS", help="comma-separated categorical columns"
-    )
-    group.add_argument(
-        "--continuous", default=None, metavar="COLS", help="comma-separated continuous columns"
-    )
-    group.add_argument(
-        "--holdout",
-        type=float,
-        default=argparse.SUPPRESS,
-        help="share of rows held out of training for `ganforge eval`'s privacy and ML "
-        "checks (default: 0.2; 0 trains on every row)",
-    )
-    for f in fields(TableOptions):
-        if f.name in TRAIN_FIELDS:
-            continue
-        _add_field_flag(group, f, f"{f.metadata['help']} (default: {f.default})")
+        add_field_flag(parser, f, help_text)
 
 
 def _add_checkpoint_flag(parser: argparse.ArgumentParser) -> None:
@@ -120,14 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train",
         help="train a GAN and write a run directory",
-        description="Train a GAN. Built-in data sets: " + ", ".join(PRESETS) + " (default: "
+        description="Train a GAN. Built-in data sets: " + ", ".join(BUILTIN) + " (default: "
         f"{TrainConfig.data}); or a path: a folder of images, MNIST-format IDX files, "
         ".npy/.npz arrays (uint8 (N, H, W, C) pictures or (N, d) points), or a .csv file: a "
         "table with a header (any column types), or a plain numeric point set. Options not "
         "given come from the data set's preset, then the defaults shown.",
     )
     _add_config_flags(train)
-    _add_table_flags(train)
+    taken = {f.name for f in fields(TrainConfig)}
+    for modality in MODALITIES:
+        modality.add_flags(train, taken)
+        taken |= modality.option_names()
     train.add_argument(
         "--out", type=Path, default=None, help="run directory (default: runs/DATA-YYYYmmdd-HHMMSS)"
     )
@@ -293,91 +243,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _default_out(data: str) -> Path:
     """``runs/DATA-YYYYmmdd-HHMMSS`` (the file's stem for a path)."""
-    stem = Path(data).stem if data not in PRESETS else data
+    stem = Path(data).stem if data not in BUILTIN else data
     return Path("runs") / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _fit(gan: object, args: argparse.Namespace, out: Path, **columns: object) -> None:
-    """``gan.fit`` into ``out``; a non-finite stop names the last good checkpoint."""
-    try:
-        gan.fit(  # type: ignore[attr-defined]
-            out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet,
-            **columns,
-        )  # fmt: skip
-    except NonFiniteError as e:
-        found = list_checkpoints(Path(out) / "checkpoints")
-        kept = f"; the last good checkpoint is {found[-1][1]}" if found else ""
-        raise TrainingFailed(f"{e}{kept}") from None
 
 
 def _train(args: argparse.Namespace) -> None:
     from ganforge.allocator import keep_freed_memory
-    from ganforge.api import GAN, resolve_device
-    from ganforge.distributed import broadcast, setup
-    from ganforge.tables.cli import parse_columns
-    from ganforge.tables.run import as_table
+    from ganforge.api import GAN
+    from ganforge.distributed import Dist, broadcast, launched, setup
+    from ganforge.modalities import option_names
+    from ganforge.modalities.tensor import resolve_device
 
     keep_freed_memory()  # this process trains: each step reuses the memory the last freed
     options = read_config_file(args.config) if args.config else {}
-    options.update(
-        {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
-    )
-    table_flags = {name: getattr(args, name) for name in TABLE_ONLY if hasattr(args, name)}
-    discrete, continuous = parse_columns(args.discrete), parse_columns(args.continuous)
-    if as_table(options.get("data", TrainConfig.data), discrete, continuous) is not None:
-        _train_table(args, {**options, **table_flags}, discrete, continuous)
-        return
-    if table_flags:
-        name = "--" + sorted(table_flags)[0].replace("_", "-")
-        raise GanforgeError(f"{name} applies to tables: give a .csv file with a header")
-    cfg = make_config(**options)
-    job, _ = setup(resolve_device(cfg.device), cfg.dist_timeout)  # under torchrun: join
-    out = broadcast(args.out or _default_out(cfg.data), job)  # rank 0's folder for every rank
-    gan = GAN(**options)
-    _fit(gan, args, out)
-    if not job.is_main:
-        return
-    skipped = getattr(gan.source_, "skipped", [])
-    if skipped:
-        print(f"skipped {len(skipped)} unreadable image file(s), e.g. {skipped[0]}")
-    pictures = (
-        "samples/final.png, samples/interpolation.png" if gan.is_pictures else ("samples/final.png")
-    )
-    print(f"run written to {out}/ ({pictures}, losses.png, metrics.jsonl, checkpoints/)")
-    last = [r for r in RunDir(out).read_metrics() if "modes" in r]
-    if last:
-        from ganforge.metrics import true_width
-
-        r = last[-1]
-        line = f"modes {r['modes']}, high quality {r['hq']:.1f} %, reverse KL {r['rkl']:.3f}"
-        if "width" in r:  # runs evaluated before the width was reported lack it
-            line += f", mode width {r['width']:.2f} σ (true samples {true_width():.2f})"
-        print(line)
-
-
-def _train_table(
-    args: argparse.Namespace, options: dict, discrete: list[str], continuous: list[str]
-) -> None:
-    """``ganforge train data.csv``: a table run (one process, on the CPU)."""
-    from ganforge.api import GAN
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise GanforgeError("tables train in one process; run ganforge train without torchrun")
-    out = args.out or _default_out(options["data"])
-    gan = GAN(**options)
-    _fit(gan, args, out, discrete_columns=discrete or None, continuous_columns=continuous or None)
-    info = gan.data_info_
-    kinds = [c["kind"] for c in info["columns"]]
-    held = (
-        f"; {info['holdout_rows']} held out for `ganforge eval` (--holdout 0 trains on all)"
-        if info["holdout_rows"]
-        else ""
-    )
-    print(f"run written to {out}/ (samples/final.png, losses.png, metrics.jsonl, checkpoints/)")
-    print(
-        f"trained on {info['train_rows']} of {info['rows']} rows{held}; columns: "
-        + ", ".join(f"{kinds.count(k)} {k}" for k in ("continuous", "categorical", "constant"))
-    )
+    options.update({k: getattr(args, k) for k in option_names() if hasattr(args, k)})
+    data = options.pop("data", TrainConfig.data)
+    gan = GAN(data, **options)
+    job = Dist()
+    if launched():  # join the job now: every rank writes into rank 0's folder
+        device = resolve_device(str(options.get("device", "auto")))
+        job, _ = setup(device, float(options.get("dist_timeout", 600)))
+    out = broadcast(args.out or _default_out(str(data)), job)
+    try:
+        gan.fit(out=out, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
+    except NonFiniteError as e:  # a non-finite stop names the last good checkpoint
+        found = list_checkpoints(Path(out) / "checkpoints")
+        kept = f"; the last good checkpoint is {found[-1][1]}" if found else ""
+        raise TrainingFailed(f"{e}{kept}") from None
+    if job.is_main:
+        for line in gan.modality_.summary(gan.model, Path(out)):
+            print(line)
 
 
 def _check_new(path: Path, overwrite: bool, flag: str) -> None:
@@ -386,83 +281,36 @@ def _check_new(path: Path, overwrite: bool, flag: str) -> None:
         raise GanforgeError(f"{path} already exists; pass --overwrite or choose another {flag}")
 
 
-def write_samples(x: np.ndarray, path: Path, overwrite: bool = False) -> None:
-    """Writes samples: ``(N, d)`` points as ``.npy``, ``.npz``, ``.csv`` or a ``.png``
-    scatter plot; uint8 ``(N, H, W, C)`` pictures as ``.npy``, ``.npz`` or a ``.png`` grid."""
-    suffix = path.suffix.lower()
-    pictures = x.ndim == 4
-    allowed = (".npy", ".npz", ".png") if pictures else (".npy", ".npz", ".csv", ".png")
-    if suffix not in allowed:
-        raise GanforgeError(f"cannot write {path}: choose a {', '.join(allowed)} file")
-    _check_new(path, overwrite, "-o")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".npy":
-        np.save(path, x)
-    elif suffix == ".npz":
-        np.savez(path, x=x)
-    elif suffix == ".csv":
-        header = ",".join(f"x{i}" for i in range(x.shape[1]))
-        np.savetxt(path, x, delimiter=",", header=header, comments="", fmt="%.9g")
-    elif pictures:
-        from ganforge.plots import image_grid, save_picture
-
-        save_picture(path, image_grid(x))
-    else:
-        from ganforge.plots import scatter_plot
-
-        scatter_plot(path, x, x, f"{len(x)} samples")
-
-
 def _sample(args: argparse.Namespace) -> None:
     from ganforge.api import GAN
+    from ganforge.tables.cli import parse_conditions
 
     if args.n < 1:
         raise GanforgeError(f"-n must be at least 1, got {args.n}")
     gan = GAN.load(args.run, checkpoint=args.checkpoint)
-    if gan.is_table:
-        from ganforge.tables.cli import parse_conditions, write_table
-
-        if args.label is not None:
-            raise GanforgeError(
-                "--label is for class-conditional picture runs; tables take --condition"
-            )
-        out = args.output or args.run / "samples" / f"sample_{args.n}.csv"
-        conditions = parse_conditions(args.condition)
-        rows = gan.sample(
-            args.n,
-            seed=args.seed,
-            drs=args.drs,
-            conditions=conditions,
-            dot_steps=args.dot_steps,
-            jbt=args.jbt,
-            sharp_critic=args.sharp_critic,
-        )
-        _check_new(out, args.overwrite, "-o")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_table(rows, out)
-        print(f"wrote {args.n} rows to {out}")
-        return
-    if args.condition:
-        raise GanforgeError("--condition applies to table runs; this run makes points or pictures")
-    out = args.output or args.run / "samples" / f"sample_{args.n}.npy"
-    x = gan.sample(
-        args.n,
-        seed=args.seed,
-        drs=args.drs,
-        dot_steps=args.dot_steps,
-        jbt=args.jbt,
-        labels=args.label,
-        sharp_critic=args.sharp_critic,
-    )
-    write_samples(x, out, args.overwrite)
-    print(f"wrote {args.n} samples to {out}")
+    modality = gan.modality_
+    out = args.output or args.run / "samples" / f"sample_{args.n}{modality.outputs[0]}"
+    if out.suffix.lower() not in modality.outputs:
+        raise GanforgeError(f"cannot write {out}: choose a {', '.join(modality.outputs)} file")
+    given = {
+        "drs": args.drs,
+        "dot_steps": args.dot_steps,
+        "jbt": args.jbt,
+        "labels": args.label,
+        "sharp_critic": args.sharp_critic,
+        "conditions": parse_conditions(args.condition),
+    }
+    x = gan.sample(args.n, seed=args.seed, **{k: v for k, v in given.items() if v})
+    _check_new(out, args.overwrite, "-o")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    modality.write_samples(x, out)
+    print(f"wrote {args.n} {'rows' if gan.is_table else 'samples'} to {out}")
 
 
 def _eval(args: argparse.Namespace) -> None:
     import json
 
-    from ganforge.api import GAN
-    from ganforge.evaluate import evaluate
+    from ganforge.api import GAN, evaluate
 
     if args.json is not None:
         _check_new(args.json, args.overwrite, "--json")
@@ -549,10 +397,22 @@ def _error_line(text: str) -> None:
         sys.stderr.write(f"{text}\n")
 
 
+def _show_notes() -> None:
+    """The library's notes (its ``ganforge`` logger) as ``ganforge: note: ...`` lines."""
+    logger = logging.getLogger("ganforge")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"ganforge: note: {_rank_tag()}%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _show_notes()
     try:
         commands = {
             "train": _train,

@@ -38,7 +38,7 @@ class TrainConfig:
     net: str = _opt(
         "auto",
         "network family (auto: mlp for points, dcgan for pictures)",
-        ("auto", "mlp", "dcgan"),
+        ("auto", "mlp", "dcgan", "custom"),
     )
     g_width: int = _opt(
         128, "generator width: hidden units (mlp) or channels at full resolution (dcgan)"
@@ -184,6 +184,13 @@ class TrainConfig:
         600, "under torchrun: seconds a process waits for the others before the job fails"
     )
     threads: int = _opt(0, "CPU threads for PyTorch (0 = PyTorch's default)")
+    generator: str = _opt(
+        "", "your own generator: MODULE:CALLABLE returning an nn.Module (with --discriminator)"
+    )
+    discriminator: str = _opt(
+        "", "your own discriminator: MODULE:CALLABLE returning an nn.Module (with --generator)"
+    )
+    net_kwargs: str = _opt("", "JSON object of keyword arguments for both callables")
 
     def validate(self) -> TrainConfig:
         """Checks ranges and names; returns ``self``."""
@@ -269,94 +276,22 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# Tuned settings, applied over the defaults above and under the user's own options: first
-# those of the kind of data (points or pictures), then those of a built-in data set. A
-# user's own point set gets the generic defaults, which were tuned on `grid`, the harder
-# mixture; a user's own pictures get the `pictures` settings. benchmarks/RESULTS.md records
-# the path.
-KIND_PRESETS: dict[str, dict[str, Any]] = {
-    "points": {},
-    "pictures": {
-        "batch_size": 64,
-        "latent_dim": 64,
-        "g_width": 32,
-        "g_depth": 1,
-        "d_width": 32,
-        "d_depth": 1,
-        "lr_g": 2e-4,
-        "lr_d": 2e-4,
-        "r1_gamma": 1.0,
-        "r1_every": 4,
-        "ema_decay": 0.999,
-        "steps": 5000,
-        "sample_every": 500,
-        "eval_every": 0,
-    },
-}
-PRESETS: dict[str, dict[str, Any]] = {
-    # depth 2 is as sharp and balanced as depth 3 on the ring, 25 % faster; latent DOT at
-    # sampling moves the samples that lie between modes into them (RESULTS.md, toy_modes)
-    "ring": {"g_depth": 2, "d_depth": 2, "dot_steps": 30},
-    # JBT drops the fifth of the latents at which G stretches most: 1.2-1.9 HQ points more
-    # than DOT alone on each of four seeds, the modes as wide and as balanced (RESULTS.md)
-    # ... and DOT asking a sharp critic fitted after training in place of D: +3.0 HQ points
-    # over ten seeds (98.16 %), the modes as wide as without it (RESULTS.md)
-    "grid": {"dot_steps": 30, "jbt": 0.2, "sharp_critic_steps": 1000},
-    "digits": {"g_width": 64, "d_width": 64, "g_depth": 2, "d_depth": 2},
-    # Adam 2e-3 decaying linearly over the second half: FD ratio 7.4 against 22 at 2e-4;
-    # the generator learning from the batch D just judged makes a step 1.18x faster;
-    # sampling with 20 steps of latent DOT lowered it by about 2; a 3x3 convolution
-    # after each of G's upsamplings (depth 2) makes a step 1.3x slower but gains more than
-    # the steps it costs: 6,750 steps at depth 2 score 4.41 and 4.45 on two seeds
-    # where 9,500 at depth 1 score 5.62 and 4.49; 8,000 take the time 9,500 took; decaying
-    # from the first step rather than from the middle: 3.56 against 4.33 over four seeds;
-    # class-conditional (one-hot class into G, projection D): 1.35 over four seeds, where
-    # DOT no longer helps (RESULTS.md)
-    "mnist": {
-        "steps": 8000,
-        "g_depth": 2,
-        "lr_g": 2e-3,
-        "lr_d": 2e-3,
-        "lr_schedule": "linear",
-        "lr_decay_start": 0.0,
-        "reuse_fake": True,
-        "conditional": True,
-    },
-    # PacGAN's packing of two, wider nets (three digits to draw at once), Adam 5e-4 decaying
-    # linearly over the second half: 1,000 modes, KL 0.047 in 14,000 steps (1,500 s, 1 thread)
-    "stacked-mnist": {
-        "pack": 2,
-        "g_width": 64,
-        "d_width": 64,
-        "lr_g": 5e-4,
-        "lr_d": 5e-4,
-        "lr_schedule": "linear",
-        "steps": 14000,
-    },
-}
-
-
 def field_names() -> list[str]:
     """Names of all configuration fields."""
     return [f.name for f in fields(TrainConfig)]
 
 
-def make_config(kind: str | None = None, **options: Any) -> TrainConfig:
-    """Defaults, then the presets of the data's kind and of the data set, then ``options``.
+def make_config(preset: dict[str, Any] | None = None, **options: Any) -> TrainConfig:
+    """Defaults, then ``preset`` (a kind of data's tuned settings), then ``options``.
 
-    ``kind`` (``"points"`` or ``"pictures"``) is found from ``options["data"]`` unless given
-    (as it must be for in-memory arrays). The result is validated.
+    Each value is checked against its field's type; the result is validated.
     """
     unknown = sorted(set(options) - set(field_names()))
     if unknown:
         raise GanforgeError(
             f"unknown option(s) {', '.join(unknown)}; valid ones: {', '.join(field_names())}"
         )
-    from ganforge.data import data_kind
-
-    data = options.get("data", TrainConfig.data)
-    kind = kind or data_kind(data)
-    preset = {**KIND_PRESETS[kind], **PRESETS.get(str(data), {})}
+    preset = dict(preset or {})
     if options.get("pack", 1) > 1 or options.get("drs"):  # what DOT cannot go with
         preset.pop("dot_steps", None)
     if options.get("pack", 1) > 1:  # nor the critic that serves it
@@ -364,7 +299,27 @@ def make_config(kind: str | None = None, **options: Any) -> TrainConfig:
     if options.get("pack", 1) > 1 or options.get("drs") or options.get("jbt"):
         preset.pop("conditional", None)  # nor classes
     merged = {**preset, **options}
+    for f in fields(TrainConfig):
+        if f.name in merged:
+            merged[f.name] = check_type(f.name, merged[f.name], type(f.default))
     return TrainConfig(**merged).validate()
+
+
+def check_type(name: str, value: Any, kind: type) -> Any:
+    """``value`` as an option of type ``kind`` (an int is a valid float); a clear error
+    naming the option otherwise (values from files and Python are not parsed by a CLI)."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+        return value
+    flag = "--" + name.replace("_", "-")
+    raise GanforgeError(
+        f"option {name} ({flag}) must be {_TYPE_NAMES.get(kind, kind.__name__)}, got "
+        f"{value!r} ({type(value).__name__}); fix it in the config file or call"
+    )
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

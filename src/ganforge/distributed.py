@@ -25,10 +25,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ganforge.errors import GanforgeError
 
-# DDP lays out its gradient buckets by each parameter's strides; a (1, n) weight's gradient
-# may come with other (equally valid) strides, for which it warns at every step.
-warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-
 
 @dataclass(frozen=True)
 class Dist:
@@ -113,6 +109,10 @@ def ddp(module: nn.Module, device: torch.device) -> nn.Module:
     Rank 0's weights and buffers are broadcast to all ranks here; gradients are averaged
     across ranks in every backward pass through the wrapper.
     """
+    # DDP lays out its gradient buckets by each parameter's strides; a (1, n) weight's
+    # gradient may come with other (equally valid) strides, for which it warns at every
+    # step. Only a process that trains under torchrun gets here, so the filter stays there.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(module, device_ids=ids)
 

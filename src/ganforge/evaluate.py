@@ -1,14 +1,15 @@
-"""Evaluation of a trained GAN against real data: ``ganforge eval``, ``evaluate`` and the
-:class:`Evaluator` that training runs every ``--eval-every`` steps."""
+"""Evaluation of generated samples against real data: ``ganforge eval``, ``evaluate`` and
+the :class:`Evaluator` that training runs every ``--eval-every`` steps. Samples come from a
+sampling callable ``chunks(n, seed=...)`` that yields them a chunk at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-from ganforge.data import Source, load_data
+from ganforge.data import Source
 from ganforge.errors import GanforgeError
 from ganforge.metrics import (
     classifier_score,
@@ -20,9 +21,6 @@ from ganforge.metrics import (
 )
 from ganforge.metrics.classifier import TrainedClassifier
 from ganforge.metrics.stacked import stacked_modes
-
-if TYPE_CHECKING:
-    from ganforge.api import GAN
 
 METRICS = ("fd", "kid", "prdc", "modes", "classes", "cs", "stacked")
 N_DEFAULT = 5000
@@ -44,6 +42,7 @@ LOWER_IS_BETTER = frozenset({"fd", "kid", "rkl", "class_kl", "stacked_kl"})
 RANKED = frozenset(k for keys in KEYS.values() for k in keys) - {"kid_std", "width"}
 
 Features = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+Chunks = Callable[..., Iterable[np.ndarray]]  # chunks(n, seed=...): n samples, in pieces
 
 
 def feature_extractor(name: str) -> Features:
@@ -160,9 +159,10 @@ class Evaluator:
             self._real = self._features_of([real])[0]
         return self._real
 
-    def __call__(self, gan: GAN) -> dict[str, Any]:
-        """The chosen metrics of ``n`` samples from ``gan`` (same seed, same samples)."""
-        chunks = list(gan.sample_chunks(self.n, seed=self.seed))
+    def __call__(self, sample_chunks: Chunks) -> dict[str, Any]:
+        """The chosen metrics of ``n`` samples from ``sample_chunks`` (same seed, same
+        samples)."""
+        chunks = list(sample_chunks(self.n, seed=self.seed))
         result: dict[str, Any] = {}
         if "modes" in self.metrics:
             result.update(mode_stats(np.concatenate(chunks), self.mixture))
@@ -215,46 +215,34 @@ def is_better(key: str, value: float, best: float | None) -> bool:
 
 
 def evaluate(
-    gan: GAN,
+    sample_chunks: Chunks,
+    source: Source,
     *,
     metrics: list[str] | None = None,
     n: int | None = None,
     features: str = "raw",
-    data: Any = None,
     seed: int = 0,
-    target: Any = None,
 ) -> dict[str, Any]:
-    """Compares ``n`` generated samples with ``n`` samples of the training data.
-
-    A table run gets the table scores of :meth:`ganforge.tables.run.TableRun.evaluate`
-    instead (``metrics`` from its ``METRICS``, ``target``: the column of ML efficacy).
+    """Compares ``n`` generated samples with ``n`` samples of the real data ``source``.
 
     Args:
-        gan: a fitted or loaded :class:`~ganforge.GAN`.
+        sample_chunks: ``sample_chunks(n, seed=seed)`` yields the generated samples in
+            the edge format, a chunk at a time.
+        source: the real data (a loaded data source).
         metrics: names from :data:`METRICS` (default: ``fd``, ``kid``, ``prdc``, plus
             ``modes`` on a known mixture and ``classes``, ``cs`` with a classifier).
         n: samples on each side (default: the data's size, at most 5,000; 2,500 on a
             mixture, the PacGAN protocol).
         features: ``raw`` (pixels in [-1, 1] or points as they are), ``classifier:PATH``
             or ``inception[:PATH]``.
-        data: the real data (default: the run's own data set, loaded as it was trained).
         seed: seed of the generated samples, the real subset and KID's subsets.
 
     Returns:
         ``n``, ``features`` and the metric values (PRDC's four numbers under ``precision``,
         ``recall``, ``density``, ``coverage``; ``modes`` gives ``modes``, ``hq``, ``rkl``).
     """
-    if gan.is_table:
-        return gan.table_.evaluate(metrics=metrics, n=n, data=data, target=target, seed=seed)
-    cfg = gan.config_
-    name = data or cfg.data
-    if name == "array":
-        raise GanforgeError(
-            "this run was trained on an in-memory array; pass the real data with --data PATH"
-        )
-    source = load_data(name, seed=seed, resolution=cfg.resolution, channels=cfg.channels)
     evaluator = Evaluator(source, metrics=metrics, n=n, features=features, seed=seed)
-    return {"n": evaluator.n, "features": features, **evaluator(gan)}
+    return {"n": evaluator.n, "features": features, **evaluator(sample_chunks)}
 
 
 __all__ = ["METRICS", "Evaluator", "best_key", "evaluate", "feature_extractor", "is_better"]

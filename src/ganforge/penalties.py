@@ -49,3 +49,12 @@ def clip_weights(module: nn.Module, clip_value: float) -> None:
     """Clamps every parameter to ``[-c, c]`` (WGAN, Arjovsky et al. 2017)."""
     for p in module.parameters():
         p.clamp_(-clip_value, clip_value)
+
+
+def weight_l2(module: nn.Module, weight: float) -> Tensor:
+    """The course's remedy of penalising the discriminator's weights: ``λ·Σ‖w‖²`` over its
+    weight matrices and kernels (not its biases); 0 when ``weight`` is 0."""
+    weights = [] if weight == 0 else [p for p in module.parameters() if p.dim() > 1]
+    if not weights:
+        return torch.zeros((), device=next(module.parameters()).device)
+    return weight * torch.stack([w.square().sum() for w in weights]).sum()

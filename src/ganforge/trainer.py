@@ -2,81 +2,35 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import Tensor, nn
 
-from ganforge import losses
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.losses import Loss, realness
-from ganforge.noise import Noise, restore_rng
-from ganforge.penalties import clip_weights, gradient_penalty, r1_penalty
+from ganforge.losses import label_smoothing as smoothed
+from ganforge.noise import Noise
+from ganforge.penalties import clip_weights, gradient_penalty, r1_penalty, weight_l2
+from ganforge.trainer_parts import TrainerParts, check_settings
+from ganforge.updates import (
+    PRECISIONS,
+    dcgan_adam,
+    evaluating,
+    frozen,
+    grad_norm,
+    optimizer_step,
+    top_share,
+    unrolled,
+)
+from ganforge.updates import detached_mean as _mean
+
+__all__ = ["PRECISIONS", "Trainer", "evaluating", "frozen"]
 
 
-@contextmanager
-def frozen(module: nn.Module) -> Iterator[None]:
-    """Holds ``module`` fixed while the other network trains.
-
-    Its parameters stop requiring grad, so no gradient is computed for them and their
-    ``.grad`` stays as it was; its buffers (BatchNorm statistics, spectral-norm vectors)
-    are put back bitwise on exit, whatever its forward passes did to them.
-    """
-    params = list(module.parameters())
-    flags = [p.requires_grad for p in params]
-    buffers = list(module.buffers())
-    saved = [b.clone() for b in buffers]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, s in zip(buffers, saved, strict=True):
-                b.copy_(s)
-        for p, flag in zip(params, flags, strict=True):
-            p.requires_grad_(flag)
-
-
-@contextmanager
-def evaluating(module: nn.Module) -> Iterator[None]:
-    """Puts ``module`` in eval mode, and back in the mode it had on exit."""
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
-
-
-def _dcgan_adam(module: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.Adam(module.parameters(), lr=2e-4, betas=(0.5, 0.999))
-
-
-def _mean(t: Tensor) -> Tensor:
-    return t.detach().float().mean()
-
-
-def _match_layout(optimizer: torch.optim.Optimizer) -> None:
-    """Gives each per-parameter state tensor its parameter's memory layout (strides).
-
-    Checkpoints store tensors contiguous; a channels-last parameter's moments must be
-    channels-last again, or a fused update would pair elements in different orders.
-    """
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            for key, value in optimizer.state.get(p, {}).items():
-                if torch.is_tensor(value) and value.shape == p.shape:
-                    optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
-
-
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class Trainer:
+class Trainer(TrainerParts):
     """Trains any generator/discriminator pair with the course's alternating scheme.
 
     Args:
@@ -154,35 +108,18 @@ class Trainer:
         unrolled_steps: int = 0,
         seed: int = 0,
     ) -> None:
-        if on_nonfinite not in ("stop", "skip"):
-            raise GanforgeError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
-        if min(n_critic, g_steps, r1_every) < 1:
-            raise GanforgeError(
-                f"n_critic, g_steps and r1_every must be at least 1, "
-                f"got {n_critic}, {g_steps} and {r1_every}"
-            )
-        if d_l2 < 0 or unrolled_steps < 0:
-            raise GanforgeError(
-                f"d_l2 and unrolled_steps must be 0 or more, got {d_l2} and {unrolled_steps}"
-            )
-        if not 0 < g_topk <= 1:
-            raise GanforgeError(f"g_topk must be in (0, 1], got {g_topk}")
-        if precision not in PRECISIONS:
-            raise GanforgeError(
-                f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}"
-            )
-        if precision == "fp16" and noise.device.type != "cuda":
-            raise GanforgeError("fp16 precision needs a CUDA device; use bf16 on the CPU")
+        check_settings(n_critic, g_steps, r1_every, d_l2, unrolled_steps, g_topk, precision,
+                       on_nonfinite, noise.device)  # fmt: skip
         self.generator = generator
         self.discriminator = discriminator
         self.noise = noise
-        self.loss = losses.label_smoothing(loss, float(label_smoothing))
+        self.loss = smoothed(loss, float(label_smoothing))
         self.d_l2 = d_l2
         self.unrolled_steps = unrolled_steps
         self._last_real: Tensor | None = None  # the unrolled updates train on it
         self._last_labels: Tensor | None = None  # and on its classes
-        self.g_optimizer = g_optimizer or _dcgan_adam(generator)
-        self.d_optimizer = d_optimizer or _dcgan_adam(discriminator)
+        self.g_optimizer = g_optimizer or dcgan_adam(generator)
+        self.d_optimizer = d_optimizer or dcgan_adam(discriminator)
         self.n_critic = n_critic
         self.g_steps = g_steps
         self.d_first = d_first
@@ -207,32 +144,6 @@ class Trainer:
         self.streams_continued = True
         self._wrapped: tuple[nn.Module, nn.Module] | None = None  # see wrap()
 
-    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
-        """Trains each network through ``wrapper(network)``, e.g. DistributedDataParallel.
-
-        The wrapped generator makes the batches that the generator update learns from,
-        and the wrapped discriminator judges in the discriminator update; everywhere else
-        (the frozen discriminator in the generator step, the generator's output for the
-        discriminator step, sampling) the bare networks run, so a wrapper that averages
-        gradients across processes sees only the network that is learning.
-        """
-        self._wrapped = (wrapper(self.generator), wrapper(self.discriminator))
-
-    @property
-    def _g_train(self) -> nn.Module:
-        """What the generator learns through: its wrapper, or itself."""
-        return self._wrapped[0] if self._wrapped is not None else self.generator
-
-    @property
-    def _d_train(self) -> nn.Module:
-        """What the discriminator learns through: its wrapper, or itself."""
-        return self._wrapped[1] if self._wrapped is not None else self.discriminator
-
-    @property
-    def conditional(self) -> bool:
-        """Whether the networks take classes (the noise draws them)."""
-        return self.noise.num_classes > 0
-
     def draw(self, n: int) -> tuple[Tensor, Tensor | None]:
         """``n`` latents and, when conditional, their classes, from the noise's stream."""
         z = self.noise(n)
@@ -248,43 +159,6 @@ class Trainer:
         """``discriminator(x)``, or ``discriminator(x, y)`` with classes."""
         return discriminator(x) if y is None else discriminator(x, y)
 
-    def _real_labels(self, labels: Tensor | None) -> Tensor | None:
-        """The real batch's classes, checked against whether the trainer is conditional."""
-        if self.conditional and labels is None:
-            raise GanforgeError(
-                "this trainer is class-conditional: give the real batches' classes "
-                "(step(real, labels))"
-            )
-        if not self.conditional and labels is not None:
-            raise GanforgeError("this trainer is not class-conditional; give no labels")
-        return labels
-
-    def check(self, real: Tensor, labels: Tensor | None = None) -> None:
-        """A dry forward pass of both networks, so that a mismatch fails early and clearly.
-
-        Nothing changes: no weights, no buffers, no random stream.
-        """
-        noise_state = self.noise.state_dict()
-        try:
-            with frozen(self.generator), frozen(self.discriminator), torch.no_grad():
-                z, y = self.draw(real.shape[0])
-                fake = self.generate(self.generator, z, y)
-                if fake.shape[1:] != real.shape[1:]:
-                    raise GanforgeError(
-                        f"the generator makes samples of shape {tuple(fake.shape[1:])} but the "
-                        f"data have shape {tuple(real.shape[1:])}; make its output match the data"
-                    )
-                try:
-                    logits = self.judge(self.discriminator, fake, y)
-                except RuntimeError as e:
-                    raise GanforgeError(
-                        f"the discriminator cannot take samples of shape {tuple(fake.shape[1:])}"
-                        f" ({str(e).splitlines()[0]}); make its input match the data"
-                    ) from None
-                realness(logits)
-        finally:
-            self.noise.load_state_dict(noise_state)
-
     def generator_step(
         self, batch_size: int, fake: Tensor | None = None, labels: Tensor | None = None
     ) -> dict[str, float]:
@@ -299,7 +173,9 @@ class Trainer:
                 with self._autocast():
                     fake = self.generate(self._g_train, z, labels)  # 2. produce output
             fake_logits = self._critic(fake, y=labels)  # 3. D's "real" classification
-            judged = self._top(fake_logits)  # all, or under top-k the most real-looking
+            judged = top_share(
+                fake_logits, self.g_topk
+            )  # all, or under top-k the most real-looking
             g_loss = self.loss.g_loss(fake=judged)  # 4. loss from that classification
             self.g_optimizer.zero_grad(set_to_none=True)
             self.g_scaler.scale(g_loss).backward()  # 5. backpropagate through D and G
@@ -307,13 +183,13 @@ class Trainer:
                 "g_loss": g_loss,
                 "d_fake": _mean(fake_logits),
                 "acc_fake": _mean(fake_logits < 0),
-                "g_grad_norm": self._grad_norm(self.generator, self.g_scaler),
+                "g_grad_norm": grad_norm(self.generator, self.g_scaler),
             }
             read, admitted = self._read(
                 "generator", self.generator, stats, ("g_loss",), "g_grad_norm"
             )
             if admitted:
-                self._update(self.g_optimizer, self.g_scaler)  # 6. change only G's weights
+                optimizer_step(self.g_optimizer, self.g_scaler)  # 6. change only G's weights
         return read
 
     def discriminator_step(
@@ -346,7 +222,9 @@ class Trainer:
             real_logits, fake_logits = self._score(real, fake, real_labels, fake_labels)
             d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
             gp = self._gp(real, fake, real_labels)
-            penalty = self._r1(real, real_logits, use_r1) + gp + self._l2()
+            penalty = (
+                self._r1(real, real_logits, use_r1) + gp + weight_l2(self.discriminator, self.d_l2)
+            )
             self.d_scaler.scale(d_loss + penalty).backward()
         else:
             # The loss is a sum of a real and a generated half: backpropagating the real half
@@ -360,7 +238,7 @@ class Trainer:
                 half = self.loss.d_loss(real=real_logits, fake=zeros) + r1
                 self.d_scaler.scale(half).backward()
             fake_logits = self._critic(fake, train=True, y=fake_labels)
-            gp = self._gp(real, fake, real_labels) + self._l2()
+            gp = self._gp(real, fake, real_labels) + weight_l2(self.discriminator, self.d_l2)
             self.d_scaler.scale(self.loss.d_loss(real=zeros, fake=fake_logits) + gp).backward()
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
             d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
@@ -372,23 +250,17 @@ class Trainer:
             "d_fake": _mean(fake_logits),
             "acc_real": _mean(real_logits > 0),
             "acc_fake": _mean(fake_logits < 0),
-            "d_grad_norm": self._grad_norm(self.discriminator, self.d_scaler),
+            "d_grad_norm": grad_norm(self.discriminator, self.d_scaler),
         }
         read, admitted = self._read(
             "discriminator", self.discriminator, stats, ("d_loss", "penalty"), "d_grad_norm"
         )
         if admitted:
-            self._update(self.d_optimizer, self.d_scaler)
+            optimizer_step(self.d_optimizer, self.d_scaler)
             if self.loss.clip_value is not None:
                 clip_weights(self.discriminator, self.loss.clip_value)
         self.num_d_updates += 1
         return read
-
-    def _top(self, fake_logits: Tensor) -> Tensor:
-        """The ``g_topk`` share of ``fake_logits`` (at least one) that D rates most real."""
-        n = fake_logits.shape[0]
-        k = max(1, round(self.g_topk * n))
-        return fake_logits if k >= n else fake_logits.topk(k).values
 
     def _r1(self, real: Tensor, real_logits: Tensor, use: bool) -> Tensor:
         """The (lazy) R1 penalty of this update, or 0."""
@@ -409,42 +281,22 @@ class Trainer:
             generator=self.rng,
         )
 
-    def _l2(self) -> Tensor:
-        """The L2 penalty on the discriminator's weights, or 0."""
-        weights = (
-            [] if self.d_l2 == 0 else [p for p in self.discriminator.parameters() if p.dim() > 1]
-        )
-        if not weights:
-            return torch.zeros((), device=self.noise.device)
-        return self.d_l2 * torch.stack([w.square().sum() for w in weights]).sum()
-
     @contextmanager
     def _unrolled(self) -> Iterator[None]:
         """The discriminator after ``unrolled_steps`` more updates, put back bitwise on exit."""
-        if not self.unrolled_steps or self._last_real is None:
-            yield
-            return
-        d, real, labels = self.discriminator, self._last_real, self._last_labels
-        saved = (
-            copy.deepcopy(d.state_dict()),
-            copy.deepcopy(self.d_optimizer.state_dict()),
-            [None if p.grad is None else p.grad.clone() for p in d.parameters()],
-            self.d_scaler.state_dict(),
-            (self.num_d_updates, self.num_skipped),
-        )
+        steps = self.unrolled_steps if self._last_real is not None else 0
+        real, labels = self._last_real, self._last_labels
+        counts = (self.num_d_updates, self.num_skipped)
         try:
-            for _ in range(self.unrolled_steps):
-                self.discriminator_step(real, real_labels=labels)
-            yield
+            with unrolled(
+                self.discriminator, self.d_optimizer, self.d_scaler, steps,
+                lambda: self.discriminator_step(real, real_labels=labels),
+            ):  # fmt: skip
+                yield
         finally:
-            state, opt_state, grads, scaler, (self.num_d_updates, self.num_skipped) = saved
-            d.load_state_dict(state)
-            self.d_optimizer.load_state_dict(opt_state)
-            _match_layout(self.d_optimizer)
-            for p, g in zip(d.parameters(), grads, strict=True):
-                p.grad = g
-            self.d_scaler.load_state_dict(scaler)
-            self._last_real, self._last_labels = real, labels
+            if steps:
+                self.num_d_updates, self.num_skipped = counts
+                self._last_real, self._last_labels = real, labels
 
     def _no_sync(self) -> AbstractContextManager:
         """Gradients of the discriminator accumulate locally until the next backward pass
@@ -471,24 +323,6 @@ class Trainer:
         d = self._d_train if train else self.discriminator
         with self._autocast():
             return realness(self.judge(d, x, y)).float()
-
-    @staticmethod
-    def _update(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
-        """One optimizer step; with fp16, through the scaler (which skips overflowed steps)."""
-        if scaler.is_enabled():
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-
-    @staticmethod
-    def _grad_norm(module: nn.Module, scaler: torch.amp.GradScaler) -> Tensor:
-        """The L2 norm of all of ``module``'s gradients (unscaled under fp16), as a tensor."""
-        grads = [p.grad for p in module.parameters() if p.grad is not None]
-        if not grads:
-            return torch.zeros((), device=next(module.parameters()).device)
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
-        return norm / scaler.get_scale() if scaler.is_enabled() else norm
 
     def _read(
         self,
@@ -589,48 +423,3 @@ class Trainer:
         stats = {k: sum(s[k] for s in d_stats) / len(d_stats) for k in d_stats[0]}
         stats.update({k: v for k, v in g_stats.items() if k.startswith("g_")})  # loss, norm
         return stats
-
-    @property
-    def sampling_generator(self) -> nn.Module:
-        """The network to sample from: the EMA copy when there is one."""
-        return self.ema.module if self.ema is not None else self.generator
-
-    def state_dict(self) -> dict:
-        """Everything needed to continue training exactly."""
-        return {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "g_optimizer": self.g_optimizer.state_dict(),
-            "d_optimizer": self.d_optimizer.state_dict(),
-            "noise": self.noise.state_dict(),
-            "rng": self.rng.get_state(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "g_scaler": self.g_scaler.state_dict(),
-            "d_scaler": self.d_scaler.state_dict(),
-            "instance_noise": self.instance_noise,
-            "g_topk": self.g_topk,
-            "num_steps": self.num_steps,
-            "num_d_updates": self.num_d_updates,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restores what :meth:`state_dict` returned."""
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        for optimizer, key in (
-            (self.g_optimizer, "g_optimizer"),
-            (self.d_optimizer, "d_optimizer"),
-        ):
-            optimizer.load_state_dict(state[key])
-            _match_layout(optimizer)
-        same_device = self.noise.load_state_dict(state["noise"])
-        same_device &= restore_rng(self.rng, state["rng"])
-        self.streams_continued = same_device
-        if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.g_scaler.load_state_dict(state.get("g_scaler", {}))
-        self.d_scaler.load_state_dict(state.get("d_scaler", {}))
-        self.instance_noise = float(state.get("instance_noise", self.instance_noise))
-        self.g_topk = float(state.get("g_topk", self.g_topk))
-        self.num_steps = int(state["num_steps"])
-        self.num_d_updates = int(state["num_d_updates"])

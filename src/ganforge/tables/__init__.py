@@ -2,10 +2,10 @@
 training-by-sampling and packing, and table metrics.
 
 ```python
-from ganforge.tables import TableSynthesizer
-synth = TableSynthesizer(seed=0).fit(df, discrete_columns=["city"])
-rows = synth.sample(1000, seed=1, conditions={"city": "rome"})
-synth.save("model.safetensors"); synth = TableSynthesizer.load("model.safetensors")
+import ganforge as gf
+gan = gf.GAN(df, seed=0, discrete=["city"]).fit(out="runs/people")
+rows = gan.sample(1000, seed=1, conditions={"city": "rome"})
+gan = gf.GAN.load("runs/people")
 ```
 """
 

@@ -1,4 +1,6 @@
-"""The table synthesizer: ``fit(df)``, then ``sample(n)`` a DataFrame like it.
+"""The table synthesizer: ``prepare(df)``, trained by the session
+(:class:`ganforge.session.Session`, through ``GAN(df).fit()``), then ``sample(n)`` a
+DataFrame like it.
 
 Training goes through :class:`ganforge.trainer.Trainer` (WGAN-GP on packs of rows), so the
 seed's invariants hold: each phase changes only its own network.
@@ -7,21 +9,20 @@ seed's invariants hold: each phase changes only its own network.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from ganforge import __version__
 from ganforge.checkpoint import load_checkpoint, save_checkpoint
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError
 from ganforge.nets import MLPDiscriminator
 from ganforge.schedule import lr_factor, set_lr
+from ganforge.seeds import seeds
 from ganforge.tables.calibration import MarginalCalibration
 from ganforge.tables.columns import ColumnSpec, infer_columns, read_table
 from ganforge.tables.model import Packed, TableGenerator, TableNoise, TableSource, generator_input
@@ -29,16 +30,12 @@ from ganforge.tables.options import TableOptions, preset_steps
 from ganforge.tables.sampler import ConditionSampler
 from ganforge.tables.transformer import TableTransformer
 from ganforge.trainer import Trainer, evaluating
+from ganforge.version import __version__
 
 FORMAT = "ganforge-table"
 CALIBRATION_ROWS = 20_000  # generated rows whose marginals the calibration maps from
 CHUNK = 50_000  # rows generated at a time when sampling
 MAX_ROUNDS = 100  # rounds of rejection for conditions on more than one column
-
-
-def _seeds(seed: int) -> list[int]:
-    """Independent seeds for networks, noise, real rows and the trainer, from one seed."""
-    return [int(s) for s in np.random.SeedSequence(seed).generate_state(4)]
 
 
 class TableSynthesizer:
@@ -61,61 +58,68 @@ class TableSynthesizer:
 
     # -- fitting -------------------------------------------------------------------------
 
-    def fit(
+    def prepare(
         self,
         data: pd.DataFrame | str | Path,
         discrete_columns: Sequence[str] | None = None,
         continuous_columns: Sequence[str] | None = None,
-        *,
-        progress: bool = False,
-        callback: Callable[[int, dict[str, float]], None] | None = None,
-        resume: bool = False,
     ) -> TableSynthesizer:
-        """Learns the table; returns ``self``.
+        """Learns the table's columns and builds the networks and the stream of real rows,
+        ready for the training loop (:class:`ganforge.session.Session`); returns ``self``.
 
         Args:
             data: a DataFrame, or the path of a CSV file with a header line.
             discrete_columns, continuous_columns: columns whose kind is forced.
-            progress: show a progress bar.
-            callback: called as ``callback(step, stats)`` after every step (logging,
-                checkpoints via :meth:`save`).
-            resume: continue a synthesizer made by :meth:`load` on the same table, from its
-                saved step up to ``steps``, exactly as if it had not stopped.
         """
         df = read_table(data) if isinstance(data, (str, Path)) else data
         opt = self.options
         if opt.threads:
             torch.set_num_threads(opt.threads)
-        if resume:
-            if not hasattr(self, "trainer_"):
-                raise GanforgeError("resume=True needs a synthesizer from TableSynthesizer.load")
-            encoded = self.transformer_.transform(df)
-        else:
-            specs = infer_columns(df, discrete_columns, continuous_columns)
-            self.transformer_ = TableTransformer(opt.max_modes, opt.mode_weight_threshold, opt.seed)
-            self.transformer_.fit(df, specs)
-            encoded = self.transformer_.transform(df)
-            self.sampler_ = ConditionSampler.from_data(self.transformer_.output_spans, encoded)
-            self.steps_ = opt.steps or preset_steps(len(df), opt.batch_size)
-            self.n_rows_ = len(df)
-            self._build()
-            self.step_ = 0
-        _, _, data_seed, _ = _seeds(opt.seed)
-        self.source_ = TableSource(
-            encoded, self.transformer_.output_spans, self.sampler_, opt.pack, seed=data_seed
-        )
-        if resume and self._source_state is not None:
-            self.source_.load_state_dict(self._source_state)
-        self._train(progress, callback)
-        self._calibrate(df, encoded)
+        specs = infer_columns(df, discrete_columns, continuous_columns)
+        self.transformer_ = TableTransformer(opt.max_modes, opt.mode_weight_threshold, opt.seed)
+        self.transformer_.fit(df, specs)
+        encoded = self.transformer_.transform(df)
+        self.sampler_ = ConditionSampler.from_data(self.transformer_.output_spans, encoded)
+        self.steps_ = opt.steps or preset_steps(len(df), opt.batch_size)
+        self.n_rows_ = len(df)
+        self._build()
+        self.step_ = 0
+        self.stream(df, encoded)
         return self
 
-    def _calibrate(self, df: pd.DataFrame, encoded: np.ndarray) -> None:
+    def stream(self, df: pd.DataFrame, encoded: np.ndarray | None = None) -> TableSource:
+        """The stream of real rows of ``df`` (``encoded``: already transformed) for
+        training, where a loaded synthesizer left it if it was saved while training."""
+        self.encoded_ = self.transformer_.transform(df) if encoded is None else encoded
+        _, _, data_seed, _ = seeds(self.options.seed)
+        self.source_ = TableSource(
+            self.encoded_, self.transformer_.output_spans, self.sampler_, self.options.pack,
+            seed=data_seed,
+        )  # fmt: skip
+        if self._source_state is not None:
+            self.source_.load_state_dict(self._source_state)
+        return self.source_
+
+    def before_step(self, step: int) -> None:
+        """The learning rates of ``step``."""
+        opt, trainer = self.options, self.trainer_
+        factor = lr_factor(step, self.steps_, opt.lr_schedule)
+        set_lr(trainer.g_optimizer, opt.lr_g * factor)
+        set_lr(trainer.d_optimizer, opt.lr_d * factor)
+        self.step_ = step
+
+    def batches(self) -> list[torch.Tensor]:
+        """The step's ``n_critic`` batches of packed real rows."""
+        packs = self.options.batch_size // self.options.pack
+        return [self.source_.batch(packs) for _ in range(self.options.n_critic)]
+
+    def calibrate(self, df: pd.DataFrame) -> None:
         """Fits the marginal calibration (see :mod:`.calibration`) from
         ``CALIBRATION_ROWS`` generated rows: first the logit shifts of the one-hot groups,
         then, with them, the quantile maps of the continuous columns."""
         tr, sampler, gen = self.transformer_, self.sampler_, self.row_generator
-        seed_bias, seed_maps = _seeds(self.options.seed + 1)[:2]
+        encoded = self.encoded_
+        seed_bias, seed_maps = seeds(self.options.seed + 1)[:2]
         g = torch.Generator().manual_seed(seed_bias)
         column, category = sampler.draw(CALIBRATION_ROWS, g, "original")
         cond = sampler.one_hot(column, category)
@@ -158,7 +162,7 @@ class TableSynthesizer:
             raise GanforgeError(
                 f"batch_size {opt.batch_size} must be a positive multiple of pack {opt.pack}"
             )
-        net_seed, noise_seed, _, trainer_seed = _seeds(opt.seed)
+        net_seed, noise_seed, _, trainer_seed = seeds(opt.seed)
         sampler = self.sampler_
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(net_seed)
@@ -191,28 +195,6 @@ class TableSynthesizer:
         )
         self._source_state: dict[str, Any] | None = None
         self.calibration_: MarginalCalibration | None = None
-
-    def _train(
-        self, progress: bool, callback: Callable[[int, dict[str, float]], None] | None
-    ) -> None:
-        opt, trainer, source = self.options, self.trainer_, self.source_
-        packs = opt.batch_size // opt.pack
-        total = self.steps_
-        bar = tqdm(total=total, initial=self.step_, disable=not progress, unit="step",
-                   desc="train table", dynamic_ncols=True)  # fmt: skip
-        with bar:
-            for step in range(self.step_ + 1, total + 1):
-                factor = lr_factor(step, total, opt.lr_schedule)
-                set_lr(trainer.g_optimizer, opt.lr_g * factor)
-                set_lr(trainer.d_optimizer, opt.lr_d * factor)
-                stats = trainer.step([source.batch(packs) for _ in range(opt.n_critic)])
-                self.step_ = step
-                bar.update(1)
-                if progress and step % 50 == 0:
-                    shown = {k: f"{stats[k]:.3f}" for k in ("d_loss", "g_loss")}
-                    bar.set_postfix(shown, refresh=False)
-                if callback is not None:
-                    callback(step, stats)
 
     # -- sampling ------------------------------------------------------------------------
 

@@ -1,0 +1,164 @@
+"""The trainer's parts that surround its two steps: the settings check, the wrappers
+(DDP), the classes of conditional runs, the dry run, and the state that a checkpoint
+holds. :class:`ganforge.trainer.Trainer` builds on :class:`TrainerParts`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from ganforge.errors import GanforgeError
+from ganforge.losses import realness
+from ganforge.noise import restore_rng
+from ganforge.updates import PRECISIONS, frozen, match_layout
+
+
+def check_settings(
+    n_critic: int,
+    g_steps: int,
+    r1_every: int,
+    d_l2: float,
+    unrolled_steps: int,
+    g_topk: float,
+    precision: str,
+    on_nonfinite: str,
+    device: torch.device,
+) -> None:
+    """Refuses trainer settings out of range, with the allowed ones named."""
+    if on_nonfinite not in ("stop", "skip"):
+        raise GanforgeError(f"on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
+    if min(n_critic, g_steps, r1_every) < 1:
+        raise GanforgeError(
+            f"n_critic, g_steps and r1_every must be at least 1, "
+            f"got {n_critic}, {g_steps} and {r1_every}"
+        )
+    if d_l2 < 0 or unrolled_steps < 0:
+        raise GanforgeError(
+            f"d_l2 and unrolled_steps must be 0 or more, got {d_l2} and {unrolled_steps}"
+        )
+    if not 0 < g_topk <= 1:
+        raise GanforgeError(f"g_topk must be in (0, 1], got {g_topk}")
+    if precision not in PRECISIONS:
+        raise GanforgeError(
+            f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}"
+        )
+    if precision == "fp16" and device.type != "cuda":
+        raise GanforgeError("fp16 precision needs a CUDA device; use bf16 on the CPU")
+
+
+class TrainerParts:
+    """What :class:`~ganforge.trainer.Trainer` needs besides its steps (see there)."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    _wrapped: tuple[nn.Module, nn.Module] | None
+
+    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
+        """Trains each network through ``wrapper(network)``, e.g. DistributedDataParallel.
+
+        The wrapped generator makes the batches that the generator update learns from,
+        and the wrapped discriminator judges in the discriminator update; everywhere else
+        (the frozen discriminator in the generator step, the generator's output for the
+        discriminator step, sampling) the bare networks run, so a wrapper that averages
+        gradients across processes sees only the network that is learning.
+        """
+        self._wrapped = (wrapper(self.generator), wrapper(self.discriminator))
+
+    @property
+    def _g_train(self) -> nn.Module:
+        """What the generator learns through: its wrapper, or itself."""
+        return self._wrapped[0] if self._wrapped is not None else self.generator
+
+    @property
+    def _d_train(self) -> nn.Module:
+        """What the discriminator learns through: its wrapper, or itself."""
+        return self._wrapped[1] if self._wrapped is not None else self.discriminator
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the networks take classes (the noise draws them)."""
+        return self.noise.num_classes > 0
+
+    def _real_labels(self, labels: Tensor | None) -> Tensor | None:
+        """The real batch's classes, checked against whether the trainer is conditional."""
+        if self.conditional and labels is None:
+            raise GanforgeError(
+                "this trainer is class-conditional: give the real batches' classes "
+                "(step(real, labels))"
+            )
+        if not self.conditional and labels is not None:
+            raise GanforgeError("this trainer is not class-conditional; give no labels")
+        return labels
+
+    def check(self, real: Tensor, labels: Tensor | None = None) -> None:
+        """A dry forward pass of both networks, so that a mismatch fails early and clearly.
+
+        Nothing changes: no weights, no buffers, no random stream.
+        """
+        noise_state = self.noise.state_dict()
+        try:
+            with frozen(self.generator), frozen(self.discriminator), torch.no_grad():
+                z, y = self.draw(real.shape[0])
+                fake = self.generate(self.generator, z, y)
+                if fake.shape[1:] != real.shape[1:]:
+                    raise GanforgeError(
+                        f"the generator makes samples of shape {tuple(fake.shape[1:])} but the "
+                        f"data have shape {tuple(real.shape[1:])}; make its output match the data"
+                    )
+                try:
+                    logits = self.judge(self.discriminator, fake, y)
+                except RuntimeError as e:
+                    raise GanforgeError(
+                        f"the discriminator cannot take samples of shape {tuple(fake.shape[1:])}"
+                        f" ({str(e).splitlines()[0]}); make its input match the data"
+                    ) from None
+                realness(logits)
+        finally:
+            self.noise.load_state_dict(noise_state)
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network to sample from: the EMA copy when there is one."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue training exactly."""
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "g_optimizer": self.g_optimizer.state_dict(),
+            "d_optimizer": self.d_optimizer.state_dict(),
+            "noise": self.noise.state_dict(),
+            "rng": self.rng.get_state(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "g_scaler": self.g_scaler.state_dict(),
+            "d_scaler": self.d_scaler.state_dict(),
+            "instance_noise": self.instance_noise,
+            "g_topk": self.g_topk,
+            "num_steps": self.num_steps,
+            "num_d_updates": self.num_d_updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restores what :meth:`state_dict` returned."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        for optimizer, key in (
+            (self.g_optimizer, "g_optimizer"),
+            (self.d_optimizer, "d_optimizer"),
+        ):
+            optimizer.load_state_dict(state[key])
+            match_layout(optimizer)
+        same_device = self.noise.load_state_dict(state["noise"])
+        same_device &= restore_rng(self.rng, state["rng"])
+        self.streams_continued = same_device
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.g_scaler.load_state_dict(state.get("g_scaler", {}))
+        self.d_scaler.load_state_dict(state.get("d_scaler", {}))
+        self.instance_noise = float(state.get("instance_noise", self.instance_noise))
+        self.g_topk = float(state.get("g_topk", self.g_topk))
+        self.num_steps = int(state["num_steps"])
+        self.num_d_updates = int(state["num_d_updates"])
