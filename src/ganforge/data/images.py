@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ganforge.data.picture import convert, decode, fit
 from ganforge.errors import GanforgeError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -36,10 +37,6 @@ CHANNELS = ("auto", "gray", "rgb")
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 """Pillow modes that count as grayscale when ``channels="auto"`` takes the majority."""
 
-BACKGROUND = 255
-"""Gray level that transparent pixels are composited onto (white)."""
-
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_CODES = {
     ("u", 1): 0x08,
@@ -613,7 +610,8 @@ def _load_folder(
     pixels: list[np.ndarray] = []
     for path in files:
         try:
-            a = _read_image(path, mode, size)
+            im = convert(decode(path), mode)
+            a = np.asarray(im if size is None else fit(im, size))
         except MemoryError:
             raise
         except Exception as e:
@@ -654,47 +652,6 @@ def _why(path: Path, error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def _read_image(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
-    with Image.open(path) as opened:
-        opened.load()
-        im = opened
-        if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation: turn the photo upright
-            im = ImageOps.exif_transpose(im)
-        im = _convert(im, mode)
-        if size is not None:
-            im = _fit(im, size)
-        return np.asarray(im)
-
-
-def _convert(im: Image.Image, mode: str) -> Image.Image:
-    """Converts to ``"L"`` or ``"RGB"``: high-bit gray scaled to 8 bits, alpha composited."""
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        a = np.asarray(im, dtype=np.float64)
-        if im.mode != "F":
-            a = a / 257  # 16-bit levels to 8-bit
-        im = Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8))
-    elif im.mode in _ALPHA_MODES or "transparency" in im.info:
-        rgba = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", im.size, (BACKGROUND,) * 3 + (255,)), rgba)
-    return im if im.mode == mode else im.convert(mode)
-
-
-def _fit(im: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Scales to cover ``size`` ``(H, W)`` keeping the aspect ratio, then centre-crops."""
-    h, w = size
-    iw, ih = im.size
-    if (ih, iw) == (h, w):
-        return im
-    scale = max(h / ih, w / iw)
-    if scale == 1:
-        left, top = (iw - w) // 2, (ih - h) // 2
-        return im.crop((left, top, left + w, top + h))
-    bw, bh = w / scale, h / scale
-    left, top = (iw - bw) / 2, (ih - bh) / 2
-    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
-    return im.resize((w, h), resample, box=(left, top, left + bw, top + bh))
-
-
 def _set_channels(x: np.ndarray, channels: str) -> np.ndarray:
     n, h, w, c = x.shape
     if channels == "gray" and c == 3:
@@ -712,7 +669,7 @@ def _resize_all(x: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     out = np.empty((n, *size, c), dtype=np.uint8)
     for i in range(n):
         im = Image.fromarray(np.ascontiguousarray(x[i, :, :, 0] if c == 1 else x[i]))
-        out[i] = np.asarray(_fit(im, size)).reshape(*size, c)
+        out[i] = np.asarray(fit(im, size)).reshape(*size, c)
     return out
 
 

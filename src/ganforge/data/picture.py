@@ -1,0 +1,59 @@
+"""One picture: decode its file, convert it to gray or RGB, and fit it to a size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+BACKGROUND = 255
+"""Gray level that transparent pixels are composited onto (white)."""
+
+_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+_ORIENTATION = 0x0112  # the EXIF tag
+
+
+def decode(path: Path) -> Image.Image:
+    """The picture in ``path``, fully decoded and turned upright by its EXIF orientation.
+
+    Raises:
+        Pillow's errors for a file it cannot read.
+    """
+    with Image.open(path) as opened:
+        opened.load()  # the pixels now live in memory; closing the file keeps them
+        if opened.getexif().get(_ORIENTATION, 1) != 1:
+            return ImageOps.exif_transpose(opened)
+        return opened
+
+
+def convert(im: Image.Image, mode: str) -> Image.Image:
+    """Converts to ``"L"`` or ``"RGB"``: high-bit gray scaled to 8 bits, alpha composited."""
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        a = np.asarray(im, dtype=np.float64)
+        if im.mode != "F":
+            a = a / 257  # 16-bit levels to 8-bit
+        im = Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8))
+    elif im.mode in _ALPHA_MODES or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", im.size, (BACKGROUND,) * 3 + (255,)), rgba)
+    return im if im.mode == mode else im.convert(mode)
+
+
+def fit(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scales to cover ``size`` ``(H, W)`` keeping the aspect ratio, then centre-crops."""
+    h, w = size
+    iw, ih = im.size
+    if (ih, iw) == (h, w):
+        return im
+    scale = max(h / ih, w / iw)
+    if scale == 1:
+        left, top = (iw - w) // 2, (ih - h) // 2
+        return im.crop((left, top, left + w, top + h))
+    bw, bh = w / scale, h / scale
+    left, top = (iw - bw) / 2, (ih - bh) / 2
+    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
+    return im.resize((w, h), resample, box=(left, top, left + bw, top + bh))
+
+
+__all__ = ["BACKGROUND", "convert", "decode", "fit"]
