@@ -150,6 +150,29 @@ def test_resize_is_identity_when_the_size_matches(tmp_path):
     np.testing.assert_array_equal(y, x[:, 2:14])
 
 
+@pytest.mark.parametrize("resolution", [28, 32, 64, "32x48", "48x32"])
+def test_photos_of_awkward_sizes_load_at_every_resolution(tmp_path, resolution):
+    # sizes whose source box came out a hair larger than the picture, and extreme shapes
+    files = [
+        ("a.jpg", noise(103, 103), {"quality": 90}),
+        ("b.jpg", noise(110, 107, 1), {"quality": 90}),
+        ("c.png", noise(49, 49, 1), {}),
+        ("d.png", noise(97, 55), {}),
+        ("e.png", noise(111, 98, 4), {}),
+        ("f.png", noise(1, 300), {}),
+        ("g.png", noise(300, 1, 1), {}),
+    ]
+    for name, pixels, options in files:
+        save(tmp_path / name, Image.fromarray(pixels), **options)
+    h, w = parse_resolution(resolution)
+    for channels, c in (("auto", 3), ("gray", 1)):
+        s = load_images(tmp_path, resolution=resolution, channels=channels)
+        assert s.images.shape == (7, h, w, c) and s.images.dtype == np.uint8
+        assert s.skipped == []
+    arrays = np.stack([noise(103, 103, seed=i) for i in range(2)])
+    assert load_images(arrays, resolution=resolution).images.shape == (2, h, w, 3)
+
+
 def test_arrays_follow_resolution_and_channels():
     x = np.stack([noise(8, 8, seed=i) for i in range(3)])
     gray = load_images(x, channels="gray", resolution=4).images

@@ -40,6 +40,23 @@ def convert(im: Image.Image, mode: str) -> Image.Image:
     return im if im.mode == mode else im.convert(mode)
 
 
+def cover_box(width: int, height: int, size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The centred part of a ``width x height`` picture that, scaled, covers ``size`` ``(H, W)``.
+
+    The box ``(left, top, right, bottom)`` has the aspect ratio of ``size`` and spans the
+    picture's full width or full height; it always lies inside the picture.
+    """
+    h, w = size
+    scale = max(h / height, w / width)
+    # w / scale can come out a hair beyond the picture (32 / (32 / 103) > 103), a box that
+    # Pillow refuses: clamp it. Where the box was inside already, nothing changes.
+    bw, bh = min(w / scale, width), min(h / scale, height)
+    # With bw <= width, left >= 0 and left + bw <= width hold in floating point too: for
+    # bw >= width / 2, width - bw is exact (Sterbenz); below, the margin is a quarter picture.
+    left, top = (width - bw) / 2, (height - bh) / 2
+    return (left, top, left + bw, top + bh)
+
+
 def fit(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Scales to cover ``size`` ``(H, W)`` keeping the aspect ratio, then centre-crops."""
     h, w = size
@@ -50,10 +67,8 @@ def fit(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     if scale == 1:
         left, top = (iw - w) // 2, (ih - h) // 2
         return im.crop((left, top, left + w, top + h))
-    bw, bh = w / scale, h / scale
-    left, top = (iw - bw) / 2, (ih - bh) / 2
     resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
-    return im.resize((w, h), resample, box=(left, top, left + bw, top + bh))
+    return im.resize((w, h), resample, box=cover_box(iw, ih, size))
 
 
-__all__ = ["BACKGROUND", "convert", "decode", "fit"]
+__all__ = ["BACKGROUND", "convert", "cover_box", "decode", "fit"]
