@@ -1,9 +1,12 @@
 import gzip
+import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from ganforge.data.images import (
     ImageSet,
@@ -192,6 +195,25 @@ def good_folder(tmp_path):
     return root
 
 
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_claiming(width, height):
+    """A PNG header for a picture of ``width x height`` (no pixel data follows)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
+
+
+def png_with_huge_text():
+    """A valid 4x4 PNG carrying 2 MiB of compressed text, more than Pillow accepts."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("note", "a" * (2 << 20), zip=True)
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("channels", ["auto", "rgb"])
 @pytest.mark.parametrize(
     ("bad", "content"),
@@ -199,6 +221,8 @@ def good_folder(tmp_path):
         ("bad.png", np.random.default_rng(0).bytes(300)),
         ("empty.jpg", b""),
         ("cut.png", "truncated"),
+        ("bomb.png", png_claiming(30_000, 30_000)),  # DecompressionBombError
+        ("text.png", png_with_huge_text()),  # ValueError
     ],
 )
 def test_unreadable_files_are_named_or_skipped(tmp_path, bad, content, channels):
@@ -212,6 +236,19 @@ def test_unreadable_files_are_named_or_skipped(tmp_path, bad, content, channels)
     s = load_images(root, channels=channels, skip_bad_files=True)
     assert s.images.shape == (3, 6, 6, 3)
     assert s.skipped == [str(root / bad)]
+
+
+@pytest.mark.parametrize("step", ["convert", "fit"])
+def test_a_failure_after_decoding_is_a_bug_not_a_bad_file(tmp_path, monkeypatch, step):
+    def broken(*args):
+        raise ValueError("box offset can't be negative")
+
+    monkeypatch.setattr(f"ganforge.data.images.{step}", broken)
+    root = good_folder(tmp_path)
+    for skip_bad_files in (False, True):
+        with pytest.raises(ValueError, match="box offset") as caught:
+            load_images(root, resolution=4, skip_bad_files=skip_bad_files)
+        assert not isinstance(caught.value, GanforgeError)
 
 
 def test_empty_missing_and_all_bad_folders(tmp_path):

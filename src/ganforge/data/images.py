@@ -22,7 +22,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ganforge.data.picture import convert, decode, fit
+from ganforge.data.picture import DECODE_ERRORS, convert, decode, fit
 from ganforge.errors import GanforgeError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -598,9 +598,7 @@ def _load_folder(
             try:
                 with Image.open(path) as im:
                     gray += im.mode in GRAY_MODES
-            except MemoryError:
-                raise
-            except Exception as e:
+            except DECODE_ERRORS as e:
                 unreadable(path, e)
                 continue
             readable.append(path)
@@ -610,13 +608,13 @@ def _load_folder(
     pixels: list[np.ndarray] = []
     for path in files:
         try:
-            im = convert(decode(path), mode)
-            a = np.asarray(im if size is None else fit(im, size))
-        except MemoryError:
-            raise
-        except Exception as e:
+            im = decode(path)
+        except DECODE_ERRORS as e:
             unreadable(path, e)
             continue
+        # convert and fit are our own code: an error there is a bug, not a bad file
+        im = convert(im, mode)
+        a = np.asarray(im if size is None else fit(im, size))
         if pixels and a.shape != pixels[0].shape:
             (h0, w0), (h1, w1) = pixels[0].shape[:2], a.shape[:2]
             raise GanforgeError(

@@ -1,7 +1,13 @@
-"""One picture: decode its file, convert it to gray or RGB, and fit it to a size."""
+"""One picture: decode its file, convert it to gray or RGB, and fit it to a size.
+
+Only :func:`decode` touches the file, and only the errors of :data:`DECODE_ERRORS` that it
+raises mean that the file cannot be read. :func:`convert` and :func:`fit` work on decoded
+pixels: whatever they raise is a fault in ganforge, never in the file.
+"""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +15,16 @@ from PIL import Image, ImageOps
 
 BACKGROUND = 255
 """Gray level that transparent pixels are composited onto (white)."""
+
+DECODE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,  # UnidentifiedImageError, truncated or broken data
+    SyntaxError,  # what Pillow's plugins raise for malformed headers and chunks
+    ValueError,  # e.g. a PNG text chunk beyond Pillow's size limit
+    EOFError,
+    struct.error,
+    Image.DecompressionBombError,  # Pillow refuses pictures of absurd size
+)
+"""What Pillow raises for a file it cannot decode."""
 
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _ORIENTATION = 0x0112  # the EXIF tag
@@ -18,7 +34,7 @@ def decode(path: Path) -> Image.Image:
     """The picture in ``path``, fully decoded and turned upright by its EXIF orientation.
 
     Raises:
-        Pillow's errors for a file it cannot read.
+        One of :data:`DECODE_ERRORS`: Pillow cannot read the file.
     """
     with Image.open(path) as opened:
         opened.load()  # the pixels now live in memory; closing the file keeps them
@@ -71,4 +87,4 @@ def fit(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     return im.resize((w, h), resample, box=cover_box(iw, ih, size))
 
 
-__all__ = ["BACKGROUND", "convert", "cover_box", "decode", "fit"]
+__all__ = ["BACKGROUND", "DECODE_ERRORS", "convert", "cover_box", "decode", "fit"]
