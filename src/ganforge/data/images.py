@@ -647,7 +647,7 @@ def _why(path: Path, error: Exception) -> str:
         pass
     if isinstance(error, UnidentifiedImageError):
         return "not a recognisable image (corrupt, or not the format its name says)"
-    return str(error) or type(error).__name__
+    return str(error).rstrip(".") or type(error).__name__  # the caller goes on with "; "
 
 
 def _set_channels(x: np.ndarray, channels: str) -> np.ndarray:
