@@ -1,5 +1,9 @@
+from fractions import Fraction
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from ganforge.data.picture import cover_box, fit
@@ -9,28 +13,43 @@ SIDES = range(1, 301)
 RESOLUTIONS = [(28, 28), (32, 32), (64, 64), (32, 48), (48, 32), (1, 1), (7, 300)]
 
 
-def boxes(size):
-    """``cover_box`` of every picture from 1x1 to 300x300: arrays ``(300, 300)`` indexed
-    ``[width - 1, height - 1]``, and the sides as arrays of the same shape."""
-    box = np.array([[cover_box(w, h, size) for h in SIDES] for w in SIDES])
-    width, height = np.meshgrid(np.array(SIDES, float), np.array(SIDES, float), indexing="ij")
-    return box.transpose(2, 0, 1), width, height
+def exact_box(width, height, size):
+    """The covering box in exact rational arithmetic: the side of the picture that covers
+    ``size`` is spanned whole, the other is cut to the aspect ratio of ``size``, centred."""
+    h, w = size
+    if w * height >= h * width:  # the width covers
+        bw, bh = Fraction(width), Fraction(h * width, w)
+    else:
+        bw, bh = Fraction(w * height, h), Fraction(height)
+    left, top = (width - bw) / 2, (height - bh) / 2
+    return (left, top, left + bw, top + bh)
+
+
+def check_box(width, height, size):
+    """``cover_box`` lies inside the picture and within 1e-9 px of the exact box."""
+    box = cover_box(width, height, size)
+    left, top, right, bottom = box
+    assert 0 <= left < right <= width and 0 <= top < bottom <= height, (width, height, box)
+    exact = exact_box(width, height, size)
+    assert max(abs(Fraction(a) - b) for a, b in zip(box, exact, strict=True)) <= 1e-9
 
 
 @pytest.mark.parametrize("size", RESOLUTIONS)
 def test_cover_box_lies_inside_every_picture_up_to_300_px(size):
-    (left, top, right, bottom), width, height = boxes(size)
+    sides = np.arange(1, 301)
+    width, height = (a.ravel() for a in np.meshgrid(sides, sides, indexing="ij"))
+    box = np.array([cover_box(int(a), int(b), size) for a, b in zip(width, height, strict=True)])
+    left, top, right, bottom = box.T
     assert (left >= 0).all() and (top >= 0).all()
     assert (right <= width).all() and (bottom <= height).all()
     assert (right > left).all() and (bottom > top).all()
-    # centred, with the aspect ratio of size, spanning the full width or the full height
-    np.testing.assert_allclose(left, width - right, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(top, height - bottom, rtol=0, atol=1e-9)
+    # exact_box, vectorised; one correctly rounded division each, 1e-13 px at most
     h, w = size
-    np.testing.assert_allclose((right - left) * h, (bottom - top) * w, rtol=1e-12)
-    spans = np.isclose(right - left, width, rtol=0, atol=1e-9)
-    spans |= np.isclose(bottom - top, height, rtol=0, atol=1e-9)
-    assert spans.all()
+    wide = w * height >= h * width
+    bw = np.where(wide, width, w * height / h)
+    bh = np.where(wide, h * width / w, height)
+    exact = np.stack([(width - bw) / 2, (height - bh) / 2, (width + bw) / 2, (height + bh) / 2])
+    np.testing.assert_allclose(box.T, exact, rtol=0, atol=1e-9)
 
 
 def test_cover_box_of_the_issue_photo_is_the_whole_picture():
@@ -94,3 +113,27 @@ def test_fit_crops_the_centre(side, size):
         total = out + out[:, ::-1]
         assert np.abs(total - 256).max() <= 1, (width, height, size)
         assert out[:, 0].max() < 128 < out[:, -1].min()
+
+
+@given(
+    width=st.integers(1, 5000),
+    height=st.integers(1, 5000),
+    size=st.tuples(st.integers(1, 1024), st.integers(1, 1024)),
+)
+def test_cover_box_lies_inside_any_picture(width, height, size):
+    check_box(width, height, size)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    width=st.integers(1, 300),
+    height=st.integers(1, 300),
+    size=st.tuples(st.integers(1, 96), st.integers(1, 96)),
+    mode=st.sampled_from(["L", "RGB"]),
+)
+def test_fit_gives_the_size_of_any_picture(width, height, size, mode):
+    im = Image.new(mode, (width, height), 200 if mode == "L" else (200, 10, 10))
+    out = np.asarray(fit(im, size))
+    assert out.shape == (size if mode == "L" else (*size, 3)) and out.dtype == np.uint8
+    # a flat picture stays flat: the filters' weights add up to one
+    assert (out == (200 if mode == "L" else (200, 10, 10))).all()
