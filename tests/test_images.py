@@ -1,5 +1,6 @@
 import gzip
 import io
+import json
 import struct
 import zlib
 
@@ -286,7 +287,13 @@ def test_parse_resolution():
     assert parse_resolution("32") == (32, 32)
     assert parse_resolution(32) == (32, 32)
     assert parse_resolution("32x48") == (32, 48)
-    for bad in ("abc", "32x", "x32", "-4", -4, "0x8", "3.5", "32x48x2"):
+    # NumPy integers, and pairs as a tuple or as the list that config.json makes of one
+    assert parse_resolution(np.int64(32)) == (32, 32)
+    assert parse_resolution((np.int32(8), 12)) == (8, 12)
+    assert parse_resolution((32, 48)) == parse_resolution(json.loads("[32, 48]")) == (32, 48)
+    bad_values = ("abc", "32x", "x32", "-4", -4, "0x8", "3.5", "32x48x2", 32.0, 3.5, True)
+    bad_pairs = ((0, 5), (32.0, 48), (True, 4), (32,), (1, 2, 3), [])
+    for bad in (*bad_values, *bad_pairs):
         with pytest.raises(GanforgeError, match="give N or HxW, e.g. 32 or 32x48"):
             parse_resolution(bad)
     with pytest.raises(GanforgeError, match="channels 'cmyk'"):

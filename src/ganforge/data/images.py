@@ -8,10 +8,11 @@ channels first, for training.
 from __future__ import annotations
 
 import gzip
+import operator
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
@@ -76,10 +77,12 @@ class ImageSet:
         return (c, h, w)
 
 
-def parse_resolution(text: str | int | None) -> tuple[int, int] | None:
-    """Reads ``--resolution``: ``"32"`` or ``32`` is ``(32, 32)``, ``"32x48"`` is ``(H, W)``.
+def parse_resolution(text: str | int | Sequence[int] | None) -> tuple[int, int] | None:
+    """Reads ``--resolution``: ``"32"`` or ``32`` is ``(32, 32)``; ``"32x48"``, ``(32, 48)``
+    and ``[32, 48]`` (how config.json keeps a pair) are ``(H, W)``.
 
-    ``None``, ``""`` and ``0`` mean "keep the images' own size" and give ``None``.
+    ``None``, ``""`` and ``0`` mean "keep the images' own size" and give ``None``. Numbers
+    may be Python or NumPy integers; floats are refused, whole ones too.
 
     Raises:
         GanforgeError: anything else, or a size that is not positive.
@@ -87,23 +90,38 @@ def parse_resolution(text: str | int | None) -> tuple[int, int] | None:
     if text is None or (isinstance(text, str) and text.strip() in ("", "0")):
         return None
     size: tuple[int, int] | None = None
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text == 0:
-            return None
-        size = (text, text)
-    elif isinstance(text, str):
+    if isinstance(text, str):
         m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
         if m:
             size = (int(m[1]), int(m[2] or m[1]))
+    elif isinstance(text, (tuple, list)):
+        sides = [_integer(v) for v in text]
+        if len(sides) == 2 and None not in sides:
+            size = (sides[0], sides[1])
+    else:
+        side = _integer(text)
+        if side == 0:
+            return None
+        size = None if side is None else (side, side)
     if size is None or min(size) <= 0:
         raise GanforgeError(f"--resolution {text!r} is not a size: give N or HxW, e.g. 32 or 32x48")
     return size
 
 
+def _integer(value: object) -> int | None:
+    """``value`` as an int when it is an integer (NumPy's too, never a bool or a float)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def load_images(
     data: str | Path | np.ndarray | Tensor,
     *,
-    resolution: str | int | tuple[int, int] | None = None,
+    resolution: str | int | Sequence[int] | None = None,
     channels: str = "auto",
     skip_bad_files: bool = False,
 ) -> ImageSet:
@@ -115,8 +133,8 @@ def load_images(
             lies in one); a ``.npy`` or ``.npz`` file or an array of ``uint8`` pixels
             ``(N, H, W, C)`` or ``(N, H, W)``; or an IDX file (MNIST format, optionally
             gzipped) with its labels file beside it.
-        resolution: ``(H, W)`` or a text for :func:`parse_resolution`: every image is scaled
-            to cover it, keeping its aspect ratio, and centre-cropped to it exactly.
+        resolution: a size as :func:`parse_resolution` reads it: every image is scaled to
+            cover it, keeping its aspect ratio, and centre-cropped to it exactly.
         channels: ``"gray"`` or ``"rgb"`` to convert; ``"auto"`` keeps an array's channels
             and, for a folder, takes the kind most of its files have (RGB on a tie).
         skip_bad_files: leave out unreadable image files (listed in ``skipped``) instead of
@@ -126,10 +144,7 @@ def load_images(
         GanforgeError: missing or unreadable data, no images, wrong dtype or shape, images of
             different sizes without ``resolution``, or a bad ``resolution`` or ``channels``.
     """
-    if isinstance(resolution, tuple):
-        size = _check_size(resolution)
-    else:
-        size = parse_resolution(resolution)
+    size = parse_resolution(resolution)
     if channels not in CHANNELS:
         raise GanforgeError(f"channels {channels!r} is unknown; choose one of: auto, gray, rgb")
     if isinstance(data, (np.ndarray, Tensor)):
@@ -406,12 +421,6 @@ class ImageSource:
 def _derive_seed(seed: int, *keys: int) -> int:
     entropy = np.random.SeedSequence([seed % 2**64, *keys])
     return int(entropy.generate_state(1, np.uint64)[0])
-
-
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in size):
-        raise GanforgeError(f"resolution {size!r} is not a size: give (H, W) with H, W ≥ 1")
-    return (int(size[0]), int(size[1]))
 
 
 def _check_images(x: np.ndarray, name: str) -> np.ndarray:
