@@ -14,6 +14,8 @@ from torch import Tensor
 from ganforge.errors import GanforgeError
 
 POLICIES = ("color", "translation", "cutout")
+# Powers of two: side * ratio is exact in floating point, so int() gives exactly side // 8
+# and side // 2 at every size (a ratio such as 0.1 would be off by one at some sides).
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 
