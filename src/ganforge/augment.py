@@ -15,7 +15,7 @@ from ganforge.errors import GanforgeError
 
 POLICIES = ("color", "translation", "cutout")
 # Powers of two: side * ratio is exact in floating point, so int() gives exactly side // 8
-# and side // 2 at every size (a ratio such as 0.1 would be off by one at some sides).
+# and side // 2 at every size (with 0.35, int(180 * 0.35) would be 62, not 63).
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 
