@@ -143,6 +143,17 @@ def test_resize_and_centre_crop_keep_the_middle(tmp_path):
     assert out.shape == (20, 30, 3) and (out[:, 6:24] == GREEN).all()
 
 
+def test_exif_orientation_turns_the_photo_upright(tmp_path):
+    a = np.zeros((10, 20, 3), np.uint8)
+    a[:, :10], a[:, 10:] = RED, BLUE
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: the left half on top
+    save(tmp_path / "x.jpg", Image.fromarray(a), exif=exif.tobytes(), quality=95)
+    out = load_images(tmp_path).images[0].astype(int)
+    assert out.shape == (20, 10, 3)
+    assert np.abs(out[:8] - RED).max() < 30 and np.abs(out[12:] - BLUE).max() < 30
+
+
 def test_resize_is_identity_when_the_size_matches(tmp_path):
     pixels = noise(16, 12)
     save(tmp_path / "x.png", Image.fromarray(pixels))
