@@ -191,6 +191,34 @@ def test_cutout_hole_is_one_rectangle_shared_by_the_channels():
         assert len(rows) <= 8 and len(cols) <= 8
 
 
+# --- every size --------------------------------------------------------------------------
+
+
+def _every_shape(most=40):
+    """All squares up to ``most`` px, and every side with a few others, both ways."""
+    sides = range(1, most + 1)
+    shapes = {(s, s) for s in sides}
+    shapes |= {(s, t) for s in sides for t in (1, 9, most)} | {
+        (t, s) for s in sides for t in (1, 9, most)
+    }
+    return sorted(shapes)
+
+
+def test_shift_and_hole_sizes_are_exact_for_every_side():
+    # side * 1/8 and side * 1/2 are exact in floating point (powers of two), so the largest
+    # shift is exactly side // 8 and the hole exactly side // 2 by side // 2, at every size
+    n = 128
+    for h, w in _every_shape():
+        numbered = torch.arange(1, h * w + 1, dtype=torch.float32).view(1, 1, h, w)
+        y = DiffAugment("translation")(numbered.repeat(n, 1, 1, 1), _gen()).flatten(1)
+        first = (y != 0).float().argmax(1)  # a pixel that stayed in: shifts are < the side
+        source = y[torch.arange(n), first].long() - 1
+        dy, dx = first // w - source // w, first % w - source % w
+        assert (dy.abs().max(), dx.abs().max()) == (h // 8, w // 8), (h, w)
+        holes = (DiffAugment("cutout")(torch.ones(n, 1, h, w), _gen()) == 0).flatten(1).sum(1)
+        assert holes.max() == (h // 2) * (w // 2), (h, w)
+
+
 # --- color -------------------------------------------------------------------------------
 
 

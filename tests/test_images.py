@@ -1,9 +1,13 @@
 import gzip
+import io
+import json
+import struct
+import zlib
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from ganforge.data.images import (
     ImageSet,
@@ -139,6 +143,17 @@ def test_resize_and_centre_crop_keep_the_middle(tmp_path):
     assert out.shape == (20, 30, 3) and (out[:, 6:24] == GREEN).all()
 
 
+def test_exif_orientation_turns_the_photo_upright(tmp_path):
+    a = np.zeros((10, 20, 3), np.uint8)
+    a[:, :10], a[:, 10:] = RED, BLUE
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: the left half on top
+    save(tmp_path / "x.jpg", Image.fromarray(a), exif=exif.tobytes(), quality=95)
+    out = load_images(tmp_path).images[0].astype(int)
+    assert out.shape == (20, 10, 3)
+    assert np.abs(out[:8] - RED).max() < 30 and np.abs(out[12:] - BLUE).max() < 30
+
+
 def test_resize_is_identity_when_the_size_matches(tmp_path):
     pixels = noise(16, 12)
     save(tmp_path / "x.png", Image.fromarray(pixels))
@@ -148,6 +163,29 @@ def test_resize_is_identity_when_the_size_matches(tmp_path):
     # a crop without scaling moves whole pixels
     y = load_images(x, resolution=12).images
     np.testing.assert_array_equal(y, x[:, 2:14])
+
+
+@pytest.mark.parametrize("resolution", [28, 32, 64, "32x48", "48x32"])
+def test_photos_of_awkward_sizes_load_at_every_resolution(tmp_path, resolution):
+    # sizes whose source box came out a hair larger than the picture, and extreme shapes
+    files = [
+        ("a.jpg", noise(103, 103), {"quality": 90}),
+        ("b.jpg", noise(110, 107, 1), {"quality": 90}),
+        ("c.png", noise(49, 49, 1), {}),
+        ("d.png", noise(97, 55), {}),
+        ("e.png", noise(111, 98, 4), {}),
+        ("f.png", noise(1, 300), {}),
+        ("g.png", noise(300, 1, 1), {}),
+    ]
+    for name, pixels, options in files:
+        save(tmp_path / name, Image.fromarray(pixels), **options)
+    h, w = parse_resolution(resolution)
+    for channels, c in (("auto", 3), ("gray", 1)):
+        s = load_images(tmp_path, resolution=resolution, channels=channels)
+        assert s.images.shape == (7, h, w, c) and s.images.dtype == np.uint8
+        assert s.skipped == []
+    arrays = np.stack([noise(103, 103, seed=i) for i in range(2)])
+    assert load_images(arrays, resolution=resolution).images.shape == (2, h, w, 3)
 
 
 def test_arrays_follow_resolution_and_channels():
@@ -169,6 +207,25 @@ def good_folder(tmp_path):
     return root
 
 
+def png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_claiming(width, height):
+    """A PNG header for a picture of ``width x height`` (no pixel data follows)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
+
+
+def png_with_huge_text():
+    """A valid 4x4 PNG carrying 2 MiB of compressed text, more than Pillow accepts."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("note", "a" * (2 << 20), zip=True)
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize("channels", ["auto", "rgb"])
 @pytest.mark.parametrize(
     ("bad", "content"),
@@ -176,6 +233,8 @@ def good_folder(tmp_path):
         ("bad.png", np.random.default_rng(0).bytes(300)),
         ("empty.jpg", b""),
         ("cut.png", "truncated"),
+        ("bomb.png", png_claiming(30_000, 30_000)),  # DecompressionBombError
+        ("text.png", png_with_huge_text()),  # ValueError
     ],
 )
 def test_unreadable_files_are_named_or_skipped(tmp_path, bad, content, channels):
@@ -184,11 +243,25 @@ def test_unreadable_files_are_named_or_skipped(tmp_path, bad, content, channels)
         save(tmp_path / "whole.png", Image.fromarray(noise(64, 64)))
         content = (tmp_path / "whole.png").read_bytes()[:400]
     (root / bad).write_bytes(content)
-    with pytest.raises(GanforgeError, match=rf"{bad}.*--skip-bad-files"):
+    with pytest.raises(GanforgeError, match=rf"{bad}.*--skip-bad-files") as caught:
         load_images(root, channels=channels)
+    assert ".;" not in str(caught.value)  # Pillow's full stop is not left before ours
     s = load_images(root, channels=channels, skip_bad_files=True)
     assert s.images.shape == (3, 6, 6, 3)
     assert s.skipped == [str(root / bad)]
+
+
+@pytest.mark.parametrize("step", ["convert", "fit"])
+def test_a_failure_after_decoding_is_a_bug_not_a_bad_file(tmp_path, monkeypatch, step):
+    def broken(*args):
+        raise ValueError("box offset can't be negative")
+
+    monkeypatch.setattr(f"ganforge.data.images.{step}", broken)
+    root = good_folder(tmp_path)
+    for skip_bad_files in (False, True):
+        with pytest.raises(ValueError, match="box offset") as caught:
+            load_images(root, resolution=4, skip_bad_files=skip_bad_files)
+        assert not isinstance(caught.value, GanforgeError)
 
 
 def test_empty_missing_and_all_bad_folders(tmp_path):
@@ -225,7 +298,13 @@ def test_parse_resolution():
     assert parse_resolution("32") == (32, 32)
     assert parse_resolution(32) == (32, 32)
     assert parse_resolution("32x48") == (32, 48)
-    for bad in ("abc", "32x", "x32", "-4", -4, "0x8", "3.5", "32x48x2"):
+    # NumPy integers, and pairs as a tuple or as the list that config.json makes of one
+    assert parse_resolution(np.int64(32)) == (32, 32)
+    assert parse_resolution((np.int32(8), 12)) == (8, 12)
+    assert parse_resolution((32, 48)) == parse_resolution(json.loads("[32, 48]")) == (32, 48)
+    bad_values = ("abc", "32x", "x32", "-4", -4, "0x8", "3.5", "32x48x2", 32.0, 3.5, True)
+    bad_pairs = ((0, 5), (32.0, 48), (True, 4), (32,), (1, 2, 3), [])
+    for bad in (*bad_values, *bad_pairs):
         with pytest.raises(GanforgeError, match="give N or HxW, e.g. 32 or 32x48"):
             parse_resolution(bad)
     with pytest.raises(GanforgeError, match="channels 'cmyk'"):

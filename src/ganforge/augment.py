@@ -14,6 +14,8 @@ from torch import Tensor
 from ganforge.errors import GanforgeError
 
 POLICIES = ("color", "translation", "cutout")
+# Powers of two: side * ratio is exact in floating point, so int() gives exactly side // 8
+# and side // 2 at every size (with 0.35, int(180 * 0.35) would be 62, not 63).
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +133,7 @@ def load_data(
     data: str | Path | np.ndarray | Tensor,
     seed: int = 0,
     *,
-    resolution: str = "",
+    resolution: str | int | Sequence[int] = "",
     channels: str = "auto",
     hflip: bool = False,
     skip_bad_files: bool = False,

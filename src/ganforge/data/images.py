@@ -8,20 +8,22 @@ channels first, for training.
 from __future__ import annotations
 
 import gzip
+import operator
 import re
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from math import prod
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ganforge.data.picture import DECODE_ERRORS, convert, decode, fit
 from ganforge.errors import GanforgeError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -36,10 +38,6 @@ CHANNELS = ("auto", "gray", "rgb")
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 """Pillow modes that count as grayscale when ``channels="auto"`` takes the majority."""
 
-BACKGROUND = 255
-"""Gray level that transparent pixels are composited onto (white)."""
-
-_ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_CODES = {
     ("u", 1): 0x08,
@@ -79,10 +77,12 @@ class ImageSet:
         return (c, h, w)
 
 
-def parse_resolution(text: str | int | None) -> tuple[int, int] | None:
-    """Reads ``--resolution``: ``"32"`` or ``32`` is ``(32, 32)``, ``"32x48"`` is ``(H, W)``.
+def parse_resolution(text: str | int | Sequence[int] | None) -> tuple[int, int] | None:
+    """Reads ``--resolution``: ``"32"`` or ``32`` is ``(32, 32)``; ``"32x48"``, ``(32, 48)``
+    and ``[32, 48]`` (how config.json keeps a pair) are ``(H, W)``.
 
-    ``None``, ``""`` and ``0`` mean "keep the images' own size" and give ``None``.
+    ``None``, ``""`` and ``0`` mean "keep the images' own size" and give ``None``. Numbers
+    may be Python or NumPy integers; floats are refused, whole ones too.
 
     Raises:
         GanforgeError: anything else, or a size that is not positive.
@@ -90,23 +90,38 @@ def parse_resolution(text: str | int | None) -> tuple[int, int] | None:
     if text is None or (isinstance(text, str) and text.strip() in ("", "0")):
         return None
     size: tuple[int, int] | None = None
-    if isinstance(text, int) and not isinstance(text, bool):
-        if text == 0:
-            return None
-        size = (text, text)
-    elif isinstance(text, str):
+    if isinstance(text, str):
         m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
         if m:
             size = (int(m[1]), int(m[2] or m[1]))
+    elif isinstance(text, (tuple, list)):
+        sides = [_integer(v) for v in text]
+        if len(sides) == 2 and None not in sides:
+            size = (sides[0], sides[1])
+    else:
+        side = _integer(text)
+        if side == 0:
+            return None
+        size = None if side is None else (side, side)
     if size is None or min(size) <= 0:
         raise GanforgeError(f"--resolution {text!r} is not a size: give N or HxW, e.g. 32 or 32x48")
     return size
 
 
+def _integer(value: object) -> int | None:
+    """``value`` as an int when it is an integer (NumPy's too, never a bool or a float)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def load_images(
     data: str | Path | np.ndarray | Tensor,
     *,
-    resolution: str | int | tuple[int, int] | None = None,
+    resolution: str | int | Sequence[int] | None = None,
     channels: str = "auto",
     skip_bad_files: bool = False,
 ) -> ImageSet:
@@ -118,8 +133,8 @@ def load_images(
             lies in one); a ``.npy`` or ``.npz`` file or an array of ``uint8`` pixels
             ``(N, H, W, C)`` or ``(N, H, W)``; or an IDX file (MNIST format, optionally
             gzipped) with its labels file beside it.
-        resolution: ``(H, W)`` or a text for :func:`parse_resolution`: every image is scaled
-            to cover it, keeping its aspect ratio, and centre-cropped to it exactly.
+        resolution: a size as :func:`parse_resolution` reads it: every image is scaled to
+            cover it, keeping its aspect ratio, and centre-cropped to it exactly.
         channels: ``"gray"`` or ``"rgb"`` to convert; ``"auto"`` keeps an array's channels
             and, for a folder, takes the kind most of its files have (RGB on a tie).
         skip_bad_files: leave out unreadable image files (listed in ``skipped``) instead of
@@ -129,10 +144,7 @@ def load_images(
         GanforgeError: missing or unreadable data, no images, wrong dtype or shape, images of
             different sizes without ``resolution``, or a bad ``resolution`` or ``channels``.
     """
-    if isinstance(resolution, tuple):
-        size = _check_size(resolution)
-    else:
-        size = parse_resolution(resolution)
+    size = parse_resolution(resolution)
     if channels not in CHANNELS:
         raise GanforgeError(f"channels {channels!r} is unknown; choose one of: auto, gray, rgb")
     if isinstance(data, (np.ndarray, Tensor)):
@@ -411,12 +423,6 @@ def _derive_seed(seed: int, *keys: int) -> int:
     return int(entropy.generate_state(1, np.uint64)[0])
 
 
-def _check_size(size: tuple[int, int]) -> tuple[int, int]:
-    if len(size) != 2 or not all(isinstance(v, (int, np.integer)) and v > 0 for v in size):
-        raise GanforgeError(f"resolution {size!r} is not a size: give (H, W) with H, W ≥ 1")
-    return (int(size[0]), int(size[1]))
-
-
 def _check_images(x: np.ndarray, name: str) -> np.ndarray:
     x = np.asarray(x)
     shape_ok = (x.ndim == 3 or (x.ndim == 4 and x.shape[3] in (1, 3))) and x.size > 0
@@ -601,9 +607,7 @@ def _load_folder(
             try:
                 with Image.open(path) as im:
                     gray += im.mode in GRAY_MODES
-            except MemoryError:
-                raise
-            except Exception as e:
+            except DECODE_ERRORS as e:
                 unreadable(path, e)
                 continue
             readable.append(path)
@@ -613,12 +617,13 @@ def _load_folder(
     pixels: list[np.ndarray] = []
     for path in files:
         try:
-            a = _read_image(path, mode, size)
-        except MemoryError:
-            raise
-        except Exception as e:
+            im = decode(path)
+        except DECODE_ERRORS as e:
             unreadable(path, e)
             continue
+        # convert and fit are our own code: an error there is a bug, not a bad file
+        im = convert(im, mode)
+        a = np.asarray(im if size is None else fit(im, size))
         if pixels and a.shape != pixels[0].shape:
             (h0, w0), (h1, w1) = pixels[0].shape[:2], a.shape[:2]
             raise GanforgeError(
@@ -651,48 +656,7 @@ def _why(path: Path, error: Exception) -> str:
         pass
     if isinstance(error, UnidentifiedImageError):
         return "not a recognisable image (corrupt, or not the format its name says)"
-    return str(error) or type(error).__name__
-
-
-def _read_image(path: Path, mode: str, size: tuple[int, int] | None) -> np.ndarray:
-    with Image.open(path) as opened:
-        opened.load()
-        im = opened
-        if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation: turn the photo upright
-            im = ImageOps.exif_transpose(im)
-        im = _convert(im, mode)
-        if size is not None:
-            im = _fit(im, size)
-        return np.asarray(im)
-
-
-def _convert(im: Image.Image, mode: str) -> Image.Image:
-    """Converts to ``"L"`` or ``"RGB"``: high-bit gray scaled to 8 bits, alpha composited."""
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        a = np.asarray(im, dtype=np.float64)
-        if im.mode != "F":
-            a = a / 257  # 16-bit levels to 8-bit
-        im = Image.fromarray(np.clip(np.round(a), 0, 255).astype(np.uint8))
-    elif im.mode in _ALPHA_MODES or "transparency" in im.info:
-        rgba = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", im.size, (BACKGROUND,) * 3 + (255,)), rgba)
-    return im if im.mode == mode else im.convert(mode)
-
-
-def _fit(im: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Scales to cover ``size`` ``(H, W)`` keeping the aspect ratio, then centre-crops."""
-    h, w = size
-    iw, ih = im.size
-    if (ih, iw) == (h, w):
-        return im
-    scale = max(h / ih, w / iw)
-    if scale == 1:
-        left, top = (iw - w) // 2, (ih - h) // 2
-        return im.crop((left, top, left + w, top + h))
-    bw, bh = w / scale, h / scale
-    left, top = (iw - bw) / 2, (ih - bh) / 2
-    resample = Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC
-    return im.resize((w, h), resample, box=(left, top, left + bw, top + bh))
+    return str(error).rstrip(".") or type(error).__name__  # the caller goes on with "; "
 
 
 def _set_channels(x: np.ndarray, channels: str) -> np.ndarray:
@@ -712,7 +676,7 @@ def _resize_all(x: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     out = np.empty((n, *size, c), dtype=np.uint8)
     for i in range(n):
         im = Image.fromarray(np.ascontiguousarray(x[i, :, :, 0] if c == 1 else x[i]))
-        out[i] = np.asarray(_fit(im, size)).reshape(*size, c)
+        out[i] = np.asarray(fit(im, size)).reshape(*size, c)
     return out
 
 
