@@ -290,8 +290,7 @@ def _sample(args: argparse.Namespace) -> None:
     gan = GAN.load(args.run, checkpoint=args.checkpoint)
     modality = gan.modality_
     out = args.output or args.run / "samples" / f"sample_{args.n}{modality.outputs[0]}"
-    if out.suffix.lower() not in modality.outputs:
-        raise GanforgeError(f"cannot write {out}: choose a {', '.join(modality.outputs)} file")
+    modality.check_output(out)
     given = {
         "drs": args.drs,
         "dot_steps": args.dot_steps,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganforge.data.images import ImageSet, load_images
+from ganforge.data.imageset import ImageSet
 from ganforge.errors import GanforgeError
 
 N_DIGITS = 10
@@ -77,16 +77,10 @@ def stack_digits(
     return ImageSet(images=np.ascontiguousarray(images), labels=labels, classes=classes, name=name)
 
 
-def stacked_mnist(n: int = STACKED_SIZE, seed: int = STACKED_SEED) -> ImageSet:
-    """The ``stacked-mnist`` built-in: :func:`stack_digits` on the ``mnist`` built-in."""
-    return stack_digits(load_images("mnist"), n, seed)
-
-
 __all__ = [
     "N_MODES",
     "STACKED_SEED",
     "STACKED_SIZE",
     "stack_digits",
-    "stacked_mnist",
     "triple_label",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 from torch import Tensor
 
 from ganforge.distributed import Dist
+from ganforge.errors import GanforgeError
 from ganforge.run import RunDir
 from ganforge.trainer import Trainer
 
@@ -160,6 +161,11 @@ class Modality(ABC):
         """Writes samples to ``path`` in one of the formats of :attr:`outputs`."""
 
     outputs: tuple[str, ...] = (".npy",)  # file suffixes of ``ganforge sample -o``
+
+    def check_output(self, path: Path) -> None:
+        """Refuses a ``ganforge sample -o`` file of a kind this data cannot be written to."""
+        if path.suffix.lower() not in self.outputs:
+            raise GanforgeError(f"cannot write {path}: choose a {', '.join(self.outputs)} file")
 
     def summary(self, model: Model, out: Path) -> Iterable[str]:
         """The lines ``ganforge train`` prints when the run is written."""

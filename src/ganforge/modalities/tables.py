@@ -242,7 +242,6 @@ class Tables(Modality):
 
     kind = "table"
     outputs = (".csv", ".npy", ".npz")
-    default_output = ".csv"
 
     def accepts(self, data: Any, options: Mapping[str, Any]) -> bool:
         columns = [_columns(options.get(k)) for k in COLUMNS]
@@ -310,6 +309,10 @@ class Tables(Modality):
 
     def evaluate(self, model: Model, **options: Any) -> dict[str, Any]:
         return model.evaluate(**options)  # type: ignore[attr-defined]
+
+    def check_output(self, path: Path) -> None:
+        if path.suffix.lower() not in self.outputs:
+            raise GanforgeError(f"cannot write a table to {path.name}: use -o FILE.csv (or .npy)")
 
     def write_samples(self, samples: pd.DataFrame, path: Path) -> None:
         write_table(samples, path)
