@@ -72,10 +72,34 @@ def test_damaged_or_foreign_files_are_refused(tmp_path):
 
 def test_metadata_is_plain_json(tmp_path):
     path = tmp_path / "c.safetensors"
-    save_checkpoint(path, {"step": 3, "w": torch.ones(1)})
+    save_checkpoint(path, {"step": 3, "w": torch.ones(1), "net": {"0": {"bias": torch.zeros(2)}}})
     header_len = int.from_bytes(path.read_bytes()[:8], "little")
     header = json.loads(path.read_bytes()[8 : 8 + header_len])
-    assert json.loads(header["__metadata__"]["state"]) == {"step": 3, "w": {"__tensor__": "0"}}
+    skeleton = {
+        "step": 3,
+        "w": {"__tensor__": "w"},
+        "net": {"0": {"bias": {"__tensor__": "net.0.bias"}}},
+    }
+    assert json.loads(header["__metadata__"]["state"]) == skeleton
+    assert sorted(k for k in header if k != "__metadata__") == ["net.0.bias", "w"]
+
+
+def test_tensors_are_named_by_their_path_and_old_numbered_files_load(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = tmp_path / "c.safetensors"
+    state = {
+        "generator": {"fc.weight": torch.ones(2, 3)},
+        "opt": {"state": {0: {"m": torch.ones(3)}}},
+    }
+    save_checkpoint(path, state)
+    assert sorted(load_file(path)) == ["generator.fc.weight", "opt.state.0.m"]
+    assert torch.equal(load_checkpoint(path)["opt"]["state"][0]["m"], torch.ones(3))
+    # a file of an earlier version: tensors named by number, the skeleton pointing at them
+    old = tmp_path / "old.safetensors"
+    skeleton = {"generator": {"fc.weight": {"__tensor__": "0"}}}
+    save_file({"0": torch.full((2,), 7.0)}, old, metadata={"state": json.dumps(skeleton)})
+    assert torch.equal(load_checkpoint(old)["generator"]["fc.weight"], torch.full((2,), 7.0))
 
 
 def test_list_and_prune(tmp_path):

@@ -204,8 +204,8 @@ def _with_foreign_rng_states(path) -> None:
     from ganforge.checkpoint import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(path)
-    state["trainer"]["noise"]["rng"] = torch.arange(16, dtype=torch.uint8)
-    state["trainer"]["rng"] = torch.arange(16, dtype=torch.uint8) * 2
+    state["noise"]["rng"] = torch.arange(16, dtype=torch.uint8)
+    state["rng"] = torch.arange(16, dtype=torch.uint8) * 2
     save_checkpoint(path, state)
 
 

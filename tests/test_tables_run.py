@@ -129,10 +129,10 @@ def test_resumed_run_ends_bitwise_like_an_uninterrupted_one(tmp_path):
     assert main(["train", *common, "--steps", "200", "--out", str(tmp_path / "b"), "--resume"]) == 0
     a = load_checkpoint(tmp_path / "a" / "checkpoints" / "step_000200.safetensors")
     b = load_checkpoint(tmp_path / "b" / "checkpoints" / "step_000200.safetensors")
-    for key, value in a["table"]["trainer"]["generator"].items():
-        assert torch.equal(value, b["table"]["trainer"]["generator"][key]), key
-    for key, value in a["table"]["trainer"]["discriminator"].items():
-        assert torch.equal(value, b["table"]["trainer"]["discriminator"][key]), key
+    for key, value in a["generator"].items():
+        assert torch.equal(value, b["generator"][key]), key
+    for key, value in a["discriminator"].items():
+        assert torch.equal(value, b["discriminator"][key]), key
 
     def losses(run):
         records = map(json.loads, (tmp_path / run / "metrics.jsonl").open())

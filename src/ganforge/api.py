@@ -204,6 +204,8 @@ class GAN:
         info = run.read_config()
         state = run.checkpoint(checkpoint)
         modality: Modality = modality_named((info.get("data") or {}).get("kind", "points"))
+        if (generator is None) != (discriminator is None):
+            raise GanforgeError("give both generator and discriminator to GAN.load, or neither")
         networks = (generator, discriminator) if generator is not None else None
         gan = cls()
         gan.modality_ = modality

@@ -299,7 +299,7 @@ def _sample(args: argparse.Namespace) -> None:
         "sharp_critic": args.sharp_critic,
         "conditions": parse_conditions(args.condition),
     }
-    x = gan.sample(args.n, seed=args.seed, **{k: v for k, v in given.items() if v})
+    x = gan.sample(args.n, seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     _check_new(out, args.overwrite, "-o")
     out.parent.mkdir(parents=True, exist_ok=True)
     modality.write_samples(x, out)
@@ -396,13 +396,18 @@ def _error_line(text: str) -> None:
         sys.stderr.write(f"{text}\n")
 
 
+class _NoteLines(logging.Handler):
+    """Writes each note as one ``ganforge: note: ...`` line to the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _error_line(f"ganforge: note: {_rank_tag()}{record.getMessage()}")
+
+
 def _show_notes() -> None:
     """The library's notes (its ``ganforge`` logger) as ``ganforge: note: ...`` lines."""
     logger = logging.getLogger("ganforge")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(f"ganforge: note: {_rank_tag()}%(message)s"))
-        logger.addHandler(handler)
+    if not any(isinstance(h, _NoteLines) for h in logger.handlers):
+        logger.addHandler(_NoteLines())
         logger.setLevel(logging.INFO)
         logger.propagate = False
 

@@ -63,6 +63,14 @@ def saved_config(saved: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in defaults.items() if k not in saved}, **saved}
 
 
+def seeded_networks(config: dict[str, Any], seed: int) -> Networks | None:
+    """The user's networks that ``config`` names (``--generator``/``--discriminator``),
+    initialised from the run's seed as the built-in ones are; None for the built-in ones."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seeds(seed)[0])
+        return networks_from_config(config)
+
+
 def spread(x: np.ndarray) -> float:
     """Mean pairwise Euclidean distance of samples (pictures as pixels in [-1, 1])."""
     flat = torch.as_tensor(x.reshape(len(x), -1), dtype=torch.float64)
@@ -354,7 +362,7 @@ class TensorModality(Modality):
             torch.set_num_threads(cfg.threads)
         info = self.data_info(source)
         self.check(cfg, info)
-        networks = networks or networks_from_config(cfg.to_dict())
+        networks = networks or seeded_networks(cfg.to_dict(), cfg.seed)
         model = TensorModel(self, cfg, info, job, device, networks, optimizers or (None, None))
         model.source_ = source
         model.shift_ = getattr(source, "shift", None)
@@ -381,7 +389,7 @@ class TensorModality(Modality):
         info = dict(run.read_config()["data"])
         info.setdefault("shape", [info.get("dim")])
         info.setdefault("kind", self.kind)
-        networks = networks or networks_from_config(saved)
+        networks = networks or seeded_networks(saved, cfg.seed)
         model = TensorModel(self, cfg, info, Dist(), resolve_device(device), networks)
         model.load_state_dict(state)
         return model
