@@ -33,4 +33,5 @@ __all__ = [
     "losses",
     "metrics",
     "penalties",
+    "threads",
 ]

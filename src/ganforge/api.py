@@ -118,6 +118,7 @@ class GAN:
             batch = model.config_.batch_size  # type: ignore[attr-defined]
             log.info("%d processes (%s): batch %d per process, %d in all",
                      job.world, job.backend, batch, batch * job.world)  # fmt: skip
+        self.threads_ = session.threads
         self.history_ = pd.DataFrame(session.train(start))
         return self
 

@@ -374,10 +374,11 @@ def _report(args: argparse.Namespace) -> None:
 def _doctor(args: argparse.Namespace) -> None:
     import json
 
-    from ganforge.health import doctor, findings_json, format_findings
+    from ganforge.health import doctor, doctor_notes, findings_json, format_findings
 
-    findings = doctor(args.run)
-    print(json.dumps(findings_json(findings), indent=2) if args.json else format_findings(findings))
+    findings, notes = doctor(args.run), doctor_notes(args.run)  # notes: e.g. the machine slowed
+    text = format_findings(findings, notes)
+    print(json.dumps(findings_json(findings, notes), indent=2) if args.json else text)
 
 
 def _rank_tag() -> str:

@@ -183,7 +183,7 @@ class TrainConfig:
     dist_timeout: int = _opt(
         600, "under torchrun: seconds a process waits for the others before the job fails"
     )
-    threads: int = _opt(0, "CPU threads for PyTorch (0 = PyTorch's default)")
+    threads: int = _opt(0, "CPU threads for PyTorch (0 = time 1 and all cores, keep the faster)")
     generator: str = _opt(
         "", "your own generator: MODULE:CALLABLE returning an nn.Module (with --discriminator)"
     )

@@ -23,6 +23,7 @@ from ganforge.loop import SHOWN, Meter, TrainingInterrupted, sigint_flag
 from ganforge.modalities.base import Model
 from ganforge.plots import loss_plot
 from ganforge.run import RunDir
+from ganforge.threads import SpeedWatch, ThreadChoice, choose_threads, recorded_threads
 
 log = logging.getLogger("ganforge")
 Callback = Callable[[dict[str, Any]], None]
@@ -65,6 +66,8 @@ class Session:
         self.progress, self.callbacks = progress, list(callbacks)
         self.settings = model.loop
         self.history: list[dict[str, Any]] = []
+        self.threads: ThreadChoice | None = None  # chosen by open()
+        self.speed = SpeedWatch()  # says when the machine slows the run
         evaluation = model.evaluation() if run is not None else None
         self.evaluate, self.best_key = evaluation or (None, "")
         if self.settings["tensorboard"]:
@@ -74,8 +77,10 @@ class Session:
 
     def open(self, *, resume: bool = False, overwrite: bool = False) -> int:
         """Creates (or checks) the run directory and, with ``resume``, loads its newest
-        checkpoint; writes config.json. Returns the step to continue after."""
+        checkpoint; chooses the CPU threads; writes config.json. Returns the step to
+        continue after."""
         if self.run is None:
+            self._choose_threads(0, False)
             return 0
         problem = None
         if self.job.is_main:  # rank 0 prepares; every rank learns how that went
@@ -87,10 +92,26 @@ class Session:
         if problem is not None:
             raise GanforgeError(problem)
         start = self._resume() if resume else 0
+        self._choose_threads(start, resume)
         if self.job.is_main:
-            self.run.write_config(self.model.info())
+            self.run.write_config(self.info())
             self.history = [r for r in self.run.read_metrics() if r["step"] <= start]
         return start
+
+    def _choose_threads(self, start: int, resume: bool) -> None:
+        """The CPU threads of the run: given, the user's, the run's recorded count, or
+        measured (see :mod:`ganforge.threads`)."""
+        model = self.model
+        recorded = recorded_threads(self.run.path) if resume and self.run is not None else None
+        self.threads = choose_threads(
+            model.threads, model.step_timer(), recorded=recorded,
+            device=model.trainer.noise.device, steps=model.steps - start,
+        )  # fmt: skip
+
+    def info(self) -> dict[str, Any]:
+        """config.json's content: the model's, and the threads the run trains with."""
+        info = self.model.info()
+        return {**info, "threads": self.threads.to_dict()} if self.threads else info
 
     def _resume(self) -> int:
         run, model, job = self.run, self.model, self.job
@@ -141,7 +162,7 @@ class Session:
             board = summary_writer()(str(run.path / "tensorboard"), purge_step=start + 1)
         bar = tqdm(
             total=steps, initial=start, disable=not self.progress or not job.is_main,
-            unit="step", desc=f"train {model.name}", dynamic_ncols=True,
+            unit="step", desc=f"train {model.name}{self._threads_label()}", dynamic_ncols=True,
         )  # fmt: skip
         with bar, sigint_flag() as interrupted:
             for step in range(start + 1, steps + 1):
@@ -162,7 +183,10 @@ class Session:
                 if record:
                     record = mean_over_ranks(record, job)
                     record["skipped"] = trainer.num_skipped
+                    slowed = self.speed.mark(record)  # a slowed run's record says how much
                     bar.set_postfix({k: f"{record[k]:.3f}" for k in SHOWN}, refresh=False)
+                    if slowed:
+                        bar.set_postfix_str(f"{bar.postfix}, {slowed}", refresh=False)
                 stop = any_rank(interrupted() and step < steps, job)
                 evaluate = self.evaluate is not None and step % opt["eval_every"] == 0
                 save = run is not None and (
@@ -194,6 +218,9 @@ class Session:
         barrier(job)
         return self.history
 
+    def _threads_label(self) -> str:
+        return f", {self.threads.label}" if self.threads is not None else ""
+
     def _log(self, record: dict[str, Any], bar: tqdm, board: Any) -> None:
         """A record to metrics.jsonl, TensorBoard, the history, the callbacks and the
         progress line (rank 0)."""
@@ -208,7 +235,7 @@ class Session:
         for callback in self.callbacks:
             callback(dict(record))
         if not bar.disable:
-            note = progress_note(diagnose(self.history, self.model.info(), final=False))
+            note = progress_note(diagnose(self.history, self.info(), final=False))
             if note:
                 text = f"{bar.postfix}, {note}" if bar.postfix else note
                 bar.set_postfix_str(text, refresh=False)

@@ -50,6 +50,7 @@ class Model(ABC):
     name: str
     steps: int
     job: Dist
+    threads: int  # the CPU threads asked for (0: choose by measurement)
 
     @property
     @abstractmethod
@@ -69,6 +70,12 @@ class Model(ABC):
     @abstractmethod
     def info(self) -> dict[str, Any]:
         """config.json's content: ``config``, ``data``, ``version`` and more."""
+
+    def step_timer(self) -> Callable[[], Callable[[], Any]] | None:
+        """Makes a function that runs one training step of a copy of the trainer (for
+        timing thread counts; see :func:`ganforge.threads.trainer_step`), or None when a
+        step cannot be timed apart from the run."""
+        return None
 
     def before_step(self, step: int) -> None:  # noqa: B027 (optional)
         """Sets the schedules (learning rates, annealing) for ``step``."""

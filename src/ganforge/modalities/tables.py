@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from ganforge.tables.run import (
 )
 from ganforge.tables.scores import table_metrics
 from ganforge.tables.synth import TableSynthesizer
+from ganforge.threads import trainer_step
 from ganforge.version import __version__
 
 COLUMNS = ("discrete", "continuous")  # options that force columns' kinds
@@ -66,6 +67,12 @@ class TableModel(Model):
     def _bind(self) -> None:
         self.trainer = self.synth.trainer_
         self.name, self.steps = self.data_info_["name"], self.synth.steps_
+        self.threads = self.synth.options.threads
+
+    def step_timer(self) -> Callable[[], Callable[[], Any]]:
+        opt = self.synth.options
+        batch = (opt.batch_size // opt.pack, *self.synth.source_.shape)
+        return lambda: trainer_step(self.trainer, batch)
 
     def _data_info(self, df: pd.DataFrame, path: Path | None) -> dict[str, Any]:
         """What the run records of its data: where it came from, the rows and the columns."""

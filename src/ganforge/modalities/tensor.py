@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from abc import abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from ganforge.sampling import Sampler, SamplingDefaults
 from ganforge.schedule import linear_decay, lr_factor, set_lr
 from ganforge.seeds import child_seed, seeds
 from ganforge.sharp_critic import SharpCritic, fit_critic
+from ganforge.threads import trainer_step
 from ganforge.trainer import evaluating, frozen
 from ganforge.version import __version__
 
@@ -94,7 +95,7 @@ class TensorModel(Model):
         optimizers: Optimizers = (None, None),
     ) -> None:
         self.modality, self.config_, self.data_info_, self.job = modality, cfg, data_info, job
-        self.name, self.steps = data_info["name"], cfg.steps
+        self.name, self.steps, self.threads = data_info["name"], cfg.steps, cfg.threads
         self.trainer = build_trainer(
             cfg, tuple(data_info["shape"]), device, job, data_info.get("class_shares"),
             networks, optimizers,
@@ -140,6 +141,12 @@ class TensorModel(Model):
         if x.dim() == 4 and self.config_.channels_last:
             return x.to(device, memory_format=torch.channels_last)
         return x.to(device)
+
+    def step_timer(self) -> Callable[[], Callable[[], Any]] | None:
+        if self.job.active or self.config_.compile:  # no twin of DDP-wrapped or compiled nets
+            return None
+        batch = (self.config_.batch_size, *self.data_info_["shape"])
+        return lambda: trainer_step(self.trainer, batch, self.to_device)
 
     def before_step(self, step: int) -> None:
         cfg, trainer = self.config_, self.trainer
@@ -358,8 +365,6 @@ class TensorModality(Modality):
         if job.active:
             source = Shard(source, job)
         source.check_batch_size(cfg.batch_size)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
         info = self.data_info(source)
         self.check(cfg, info)
         networks = networks or seeded_networks(cfg.to_dict(), cfg.seed)

@@ -46,7 +46,7 @@ class TableOptions:
     clip: bool = _opt(True, "keep sampled values inside the real range")
     calibrate: bool = _opt(True, "map sampled continuous columns onto the real marginals")
     seed: int = _opt(0, "seed of every random draw")
-    threads: int = _opt(0, "torch CPU threads (0: leave as is)")
+    threads: int = _opt(0, "torch CPU threads (0: time 1 and all cores, keep the faster)")
 
     def __post_init__(self) -> None:
         if self.lr_schedule not in SCHEDULES:

@@ -73,8 +73,6 @@ class TableSynthesizer:
         """
         df = read_table(data) if isinstance(data, (str, Path)) else data
         opt = self.options
-        if opt.threads:
-            torch.set_num_threads(opt.threads)
         specs = infer_columns(df, discrete_columns, continuous_columns)
         self.transformer_ = TableTransformer(opt.max_modes, opt.mode_weight_threshold, opt.seed)
         self.transformer_.fit(df, specs)
