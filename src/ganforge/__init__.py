@@ -1,5 +1,19 @@
-"""ganforge: train generative adversarial networks, correctly and fast."""
+"""ganforge: train generative adversarial networks, correctly and fast.
 
+``import ganforge`` changes one thing in the process: when torch is not loaded yet, it sets
+``OMP_WAIT_POLICY=PASSIVE`` (unless the variable is already set), so that PyTorch's idle
+OpenMP threads sleep rather than spin on a core another process needs: on a busy two-core
+machine, a two-thread ``digits`` step took 226-696 ms with OpenMP's default waits and
+37-127 ms with passive ones (README, "CPU threads"; :mod:`ganforge.threads`).
+"""
+
+import os
+import sys
+
+if "torch" not in sys.modules:  # OpenMP reads it once, when torch loads; the user's value wins
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from ganforge import threads  # noqa: E402, I001  first of ours: it notes torch's own thread count
 from ganforge import losses, metrics, penalties  # noqa: E402
 from ganforge.allocator import keep_freed_memory  # noqa: E402
 from ganforge.api import GAN, evaluate  # noqa: E402
