@@ -7,6 +7,8 @@ values; ``data/inception_reference.npz`` holds pytorch-fid's features with them
 
 import pickle
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,18 @@ def features(weights):
 
 def pictures(n: int, channels: int = 3, size: int = 24, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, channels), np.uint8)
+
+
+def test_importing_ganforge_needs_no_torchvision_and_no_pyplot():
+    """The FID network is plain PyTorch, and plots are drawn without pyplot: importing
+    ganforge and its FID network brings in neither torchvision nor a matplotlib backend."""
+    code = (
+        "import sys, ganforge, ganforge.cli, ganforge.metrics.inception; "
+        "print(sorted({'torchvision', 'pytorch_fid', 'matplotlib.pyplot'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # Finding the file -----------------------------------------------------------------------
