@@ -2,10 +2,10 @@
 
 The network (:mod:`ganforge.metrics.inception_net`) is the TensorFlow FID Inception in plain
 PyTorch, with the module names of the PyTorch weights file that pytorch-fid publishes; the
-features match pytorch-fid's to 1e-5 (``tests/data/inception_reference.npz``). Its weights
-are never downloaded here: :func:`find_weights` looks for the file the user names, then
-``$GANFORGE_INCEPTION``, then torch hub's cache (where pytorch-fid itself saves it), and
-otherwise says which file to fetch from where.
+tests hold its features to pytorch-fid's within 1e-5 (``tests/data/inception_reference.npz``,
+seeded stand-in weights). Its weights are never downloaded here: :func:`find_weights` looks
+for the file the user names, then ``$GANFORGE_INCEPTION``, then torch hub's cache (where
+pytorch-fid itself saves it), and otherwise says which file to fetch from where.
 """
 
 from __future__ import annotations
