@@ -1,15 +1,20 @@
-"""The FID Inception feature extractor, on a small stand-in for the real weights file.
+"""The FID Inception feature extractor, on small stand-ins for the real weights file.
 
-The stand-in has the real file's keys and shapes, but every tensor is a broadcast view of a
-few numbers, so torch.save writes only those numbers (a few hundred KB instead of 92 MB).
+The stand-ins (``inception_stand_in.py``) have the real file's keys and shapes with seeded
+values; ``data/inception_reference.npz`` holds pytorch-fid's features with them
+(``make_inception_reference.py``), which ganforge's own network must reproduce.
 """
 
 import pickle
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from inception_stand_in import dense_state, reference_pictures, stand_in_state
 
 from ganforge.errors import GanforgeError
 from ganforge.metrics.inception import (
@@ -18,39 +23,20 @@ from ganforge.metrics.inception import (
     WEIGHTS_FILE,
     WEIGHTS_URL,
     InceptionFeatures,
-    fid_inception,
     find_weights,
     load_network,
 )
+from ganforge.metrics.inception_net import FIDInceptionV3
 
-
-def stand_in_state() -> dict[str, torch.Tensor]:
-    """The FID network's keys and shapes with cheap values that keep activations finite:
-    positive convolutions of gain ~1 per output channel, identity batch norms, and no
-    batch-norm step counters (the loader must not need them)."""
-    g = torch.Generator().manual_seed(0)
-    state = {}
-    for key, like in fid_inception().state_dict().items():
-        shape = like.shape
-        if key.endswith("num_batches_tracked"):
-            continue
-        if key.endswith(("running_mean", "bias")):
-            state[key] = torch.zeros(()).expand(shape)
-        elif key.endswith("running_var") or (key.endswith("weight") and like.ndim == 1):
-            state[key] = torch.ones(()).expand(shape)
-        elif like.ndim == 4:  # convolution (out, in, kh, kw): one random gain per output
-            fan_in = shape[1] * shape[2] * shape[3]
-            state[key] = (2 * torch.rand(shape[0], 1, 1, 1, generator=g) / fan_in).expand(shape)
-        else:  # the classifier, unused for features
-            state[key] = (0.01 * torch.randn(shape[-1], generator=g)).expand(shape)
-    return state
+REFERENCE = Path(__file__).parent / "data" / "inception_reference.npz"
+SHAPES = {key: value.shape for key, value in FIDInceptionV3().state_dict().items()}
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """(folder holding the stand-in weights file, its state dict)."""
     folder = tmp_path_factory.mktemp("inception")
-    state = stand_in_state()
+    state = stand_in_state(SHAPES)
     torch.save(state, folder / WEIGHTS_FILE)
     return folder, state
 
@@ -62,6 +48,18 @@ def features(weights):
 
 def pictures(n: int, channels: int = 3, size: int = 24, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, size, size, channels), np.uint8)
+
+
+def test_importing_ganforge_needs_no_torchvision_and_no_pyplot():
+    """The FID network is plain PyTorch, and plots are drawn without pyplot: importing
+    ganforge and its FID network brings in neither torchvision nor a matplotlib backend."""
+    code = (
+        "import sys, ganforge, ganforge.cli, ganforge.metrics.inception; "
+        "print(sorted({'torchvision', 'pytorch_fid', 'matplotlib.pyplot'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # Finding the file -----------------------------------------------------------------------
@@ -238,13 +236,48 @@ def test_bad_pictures_are_refused(features):
         InceptionFeatures(batch_size=0)
 
 
-def test_features_match_pytorch_fid_itself(weights, rgb, reference, monkeypatch):
-    """pytorch-fid's own network and preprocessing, its download replaced by the stand-in."""
-    from pytorch_fid import inception  # importable once the fixtures have loaded a network
+@pytest.fixture(scope="module")
+def dense_features(tmp_path_factory):
+    """Features with the dense stand-in: every weight its own number."""
+    path = tmp_path_factory.mktemp("dense") / "dense.pth"
+    torch.save(dense_state(SHAPES), path)
+    return InceptionFeatures(path, batch_size=2)
 
-    monkeypatch.setattr(inception, "load_state_dict_from_url", lambda *a, **k: dict(weights[1]))
-    theirs = inception.InceptionV3([inception.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURES]]).eval()
-    x = torch.from_numpy(rgb[2:]).permute(0, 3, 1, 2).float() / 255  # as its ToTensor does
-    with torch.no_grad():
-        (pool3,) = theirs(x.contiguous())
-    np.testing.assert_allclose(reference[2:], pool3.flatten(1).numpy(), rtol=1e-5, atol=1e-7)
+
+def test_features_match_pytorch_fid(features, dense_features):
+    """pytorch-fid's features of fixed pictures, stored when ganforge still ran its network:
+    ours agree to 1e-5 (they agreed bit for bit on the machine that stored them)."""
+    reference = np.load(REFERENCE)
+    pictures = reference_pictures()
+    found = {
+        "small": features(pictures["small"]),  # 64 × 64 RGB, resized to 299
+        "full": features(pictures["full"]),  # 299 × 299 gray, repeated to RGB
+        "dense_small": dense_features(pictures["small"][:1]),
+        "dense_full": dense_features(pictures["full"]),
+    }
+    assert set(found) == set(reference.files)
+    for key, ours in found.items():
+        assert ours.std() > 0.01  # not a degenerate output that any network would give
+        np.testing.assert_allclose(ours, reference[key], rtol=1e-5, atol=1e-5, err_msg=key)
+
+
+def test_the_network_loads_strictly_with_or_without_step_counters(weights, tmp_path):
+    """A state dict with every key loads into the network with strict=True; load_network
+    also takes files without batch-norm step counters, even saved with the metadata of a
+    recent state_dict() (which makes PyTorch's own strict load ask for them)."""
+    _, state = weights
+    full = FIDInceptionV3().state_dict()  # an OrderedDict with its version metadata
+    full.update(state)
+    FIDInceptionV3().load_state_dict(full, strict=True)
+    counters = [key for key in full if key.endswith("num_batches_tracked")]
+    assert len(counters) == 94 and len(full) == 472 + 94
+    torch.save(full, tmp_path / "full.pth")
+    for key in counters:
+        del full[key]  # in place: the version metadata stays
+    with pytest.raises(RuntimeError, match="num_batches_tracked"):
+        FIDInceptionV3().load_state_dict(full, strict=True)
+    torch.save(full, tmp_path / "without.pth")
+    for name in ("full", "without"):
+        loaded = load_network(tmp_path / f"{name}.pth").state_dict()
+        for key, value in state.items():
+            torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)

@@ -6,18 +6,18 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from PIL import Image  # noqa: E402
+# Figures are built and saved without pyplot: no backend is chosen, no GUI toolkit imported
+# and no global figure registry touched, so importing ganforge changes nothing in matplotlib.
+from matplotlib.figure import Figure
+from PIL import Image
 
 
 def scatter_plot(path: Path, real: np.ndarray, fake: np.ndarray, title: str) -> None:
     """Generated points over real ones (first two coordinates), saved as a PNG."""
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.add_subplot()
     ax.scatter(real[:, 0], real[:, 1 % real.shape[1]], s=4, c="#1f77b4", alpha=0.5, label="real")
     ax.scatter(
         fake[:, 0], fake[:, 1 % fake.shape[1]], s=4, c="#d62728", alpha=0.5, label="generated"
@@ -33,7 +33,6 @@ def scatter_plot(path: Path, real: np.ndarray, fake: np.ndarray, title: str) -> 
     ax.legend(loc="upper right", markerscale=3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def loss_plot(path: Path, records: Sequence[dict]) -> None:
@@ -42,7 +41,8 @@ def loss_plot(path: Path, records: Sequence[dict]) -> None:
     if not rows:
         return
     steps = [r["step"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), dpi=100, sharex=True)
+    fig = Figure(figsize=(7, 6), dpi=100)
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
     ax1.plot(steps, [r["d_loss"] for r in rows], label="discriminator loss")
     ax1.plot(steps, [r["g_loss"] for r in rows], label="generator loss")
     ax1.set_ylabel("loss")
@@ -56,7 +56,6 @@ def loss_plot(path: Path, records: Sequence[dict]) -> None:
     ax2.legend()
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2) -> np.ndarray:

@@ -1,10 +1,11 @@
 """InceptionV3 pool features (2,048-d) with the standard FID weights, read from a local file.
 
-The network is the TensorFlow FID Inception as ported by pytorch-fid: torchvision's
-InceptionV3 with pytorch-fid's patched blocks (pooling as TensorFlow does it). Its weights are
-never downloaded here: :func:`find_weights` looks for the file the user names, then
-``$GANFORGE_INCEPTION``, then torch hub's cache (where pytorch-fid itself saves it), and
-otherwise says which file to fetch from where.
+The network (:mod:`ganforge.metrics.inception_net`) is the TensorFlow FID Inception in plain
+PyTorch, with the module names of the PyTorch weights file that pytorch-fid publishes; the
+tests hold its features to pytorch-fid's within 1e-5 (``tests/data/inception_reference.npz``,
+seeded stand-in weights). Its weights are never downloaded here: :func:`find_weights` looks
+for the file the user names, then ``$GANFORGE_INCEPTION``, then torch hub's cache (where
+pytorch-fid itself saves it), and otherwise says which file to fetch from where.
 """
 
 from __future__ import annotations
@@ -12,46 +13,21 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.inception_net import FEATURES, FIDInceptionV3
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + WEIGHTS_FILE
 )
 ENV_VAR = "GANFORGE_INCEPTION"  # a weights file or a folder holding WEIGHTS_FILE
-FEATURES = 2048  # size of the pool3 features
 SIZE = 299  # pictures are resized to SIZE × SIZE, as pytorch-fid does
-
-# The modules that lead from the picture to the pool3 features, in the order of
-# torchvision's Inception3 forward (its auxiliary head, dropout and classifier are skipped).
-_POOL3_PATH = (
-    "Conv2d_1a_3x3",
-    "Conv2d_2a_3x3",
-    "Conv2d_2b_3x3",
-    "maxpool1",
-    "Conv2d_3b_1x1",
-    "Conv2d_4a_3x3",
-    "maxpool2",
-    "Mixed_5b",
-    "Mixed_5c",
-    "Mixed_5d",
-    "Mixed_6a",
-    "Mixed_6b",
-    "Mixed_6c",
-    "Mixed_6d",
-    "Mixed_6e",
-    "Mixed_7a",
-    "Mixed_7b",
-    "Mixed_7c",
-    "avgpool",
-)
 
 
 def _fix(where: str) -> str:
@@ -106,50 +82,6 @@ def find_weights(path: str | Path | None = None) -> Path:
     )
 
 
-_stand_in_ops: torch.library.Library | None = None  # kept alive: dropping it undefines the ops
-
-
-def _fid_blocks() -> ModuleType:
-    """pytorch-fid's ``inception`` module, imported on first use (torchvision takes seconds).
-
-    torchvision's wheel from PyPI is built for CUDA; next to a CPU-only torch its compiled ops
-    cannot load, and ``import torchvision`` then fails on two operators it registers without
-    checking that they exist (torchvision issue 9085). Declaring those two (no kernel) lets the
-    import finish; the models used here need none of torchvision's compiled ops, and its
-    detection ops still report that they are unavailable.
-    """
-    global _stand_in_ops
-    try:
-        from pytorch_fid import inception
-    except RuntimeError as err:
-        if "torchvision::nms" not in str(err) or _stand_in_ops is not None:
-            raise
-        _stand_in_ops = torch.library.Library("torchvision", "FRAGMENT")
-        for op in ("nms", "qnms"):
-            _stand_in_ops.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        from pytorch_fid import inception
-    return inception
-
-
-def fid_inception() -> nn.Module:
-    """The FID InceptionV3 architecture, weights unset: torchvision's InceptionV3 (1,008
-    classes, no auxiliary head) with pytorch-fid's blocks that pool as TensorFlow did.
-
-    Its ``state_dict()`` keys and shapes are those of ``WEIGHTS_FILE``.
-    """
-    fid = _fid_blocks()
-    from torchvision.models import inception as tv  # importable once pytorch-fid is
-
-    # inception_blocks: convolution, A, B, C, D, E (Mixed_7b), auxiliary head (unused)
-    blocks = [tv.BasicConv2d, fid.FIDInceptionA, tv.InceptionB, fid.FIDInceptionC]
-    blocks += [tv.InceptionD, fid.FIDInceptionE_1, tv.InceptionAux]
-    net = tv.Inception3(
-        num_classes=1008, aux_logits=False, inception_blocks=blocks, init_weights=False
-    )
-    net.Mixed_7c = fid.FIDInceptionE_2(2048)  # the last block max-pools, unlike Mixed_7b
-    return net
-
-
 def _check_state(state: object, expected: Mapping[str, Tensor], path: Path) -> None:
     """Raises a GanforgeError naming the first problems if ``state`` does not fit the network."""
     hint = f"it is not the FID Inception weights; fetch {WEIGHTS_FILE} from {WEIGHTS_URL}"
@@ -180,7 +112,7 @@ def _check_state(state: object, expected: Mapping[str, Tensor], path: Path) -> N
         )
 
 
-def load_network(path: str | Path | None = None) -> nn.Module:
+def load_network(path: str | Path | None = None) -> FIDInceptionV3:
     """The FID InceptionV3 with the weights of :func:`find_weights`, in eval mode, frozen.
 
     The file is read with ``torch.load(weights_only=True)``: only tensors and plain containers
@@ -198,9 +130,12 @@ def load_network(path: str | Path | None = None) -> nn.Module:
             f"cannot read {path} as a weights-only PyTorch state dict ({type(err).__name__}); "
             f"it is not the FID Inception weights; fetch {WEIGHTS_FILE} from {WEIGHTS_URL}"
         ) from err
-    net = fid_inception()
-    _check_state(state, net.state_dict(), path)
-    net.load_state_dict(state, strict=False)  # strictness checked above, counters aside
+    net = FIDInceptionV3()
+    expected = net.state_dict()
+    _check_state(state, expected, path)
+    # Batch-norm step counters are not weights (files from before PyTorch 0.4.1 have none):
+    # the network's own fill the gaps, so that every other key is loaded strictly.
+    net.load_state_dict({**expected, **state}, strict=True)
     return net.eval().requires_grad_(False)
 
 
@@ -235,9 +170,7 @@ class InceptionFeatures:
         """Float pictures ``(B, 3, H, W)`` in [0, 1] → features ``(B, 2048)``."""
         x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
         x = 2 * x - 1  # the FID network expects [-1, 1]
-        for name in _POOL3_PATH:
-            x = getattr(self.network, name)(x)
-        return x.flatten(1)  # (B, 2048, 1, 1) → (B, 2048)
+        return self.network(x)  # (B, 2048)
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> np.ndarray:
