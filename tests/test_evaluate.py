@@ -7,9 +7,9 @@ import pytest
 from helpers import run
 
 import ganforge as gf
+from ganforge.api import evaluate
 from ganforge.data import load_data
 from ganforge.errors import GanforgeError
-from ganforge.evaluate import evaluate
 from ganforge.metrics import frechet_distance, kid, mode_stats, prdc
 
 RING = {"steps": 40, "g_width": 16, "d_width": 16, "batch_size": 64, "eval_every": 0}

@@ -511,11 +511,11 @@ def test_reference_draws_distinct_real_images():
 
 
 def test_a_batch_is_one_indexing_not_one_call_per_image(monkeypatch):
-    from ganforge.data import images
+    from ganforge.data import image_source
 
     def one_by_one(self, index):
         raise AssertionError("the loader fetched images one at a time")
 
-    monkeypatch.setattr(images._ImageTensor, "__getitem__", one_by_one)
+    monkeypatch.setattr(image_source._ImageTensor, "__getitem__", one_by_one)
     src = ImageSource(numbered(8), seed=0)
     assert sorted(ids(src.batch(4)) + ids(src.batch(4))) == list(range(8))

@@ -100,13 +100,13 @@ def test_instance_noise_anneals_to_zero():
 
 def test_top_k_share_falls_linearly_to_its_floor(monkeypatch):
     seen = []
-    original = gf.api.Trainer.step
+    original = gf.Trainer.step
 
     def spy(trainer, real, labels=None):
         seen.append(trainer.g_topk)
         return original(trainer, real, labels)
 
-    monkeypatch.setattr(gf.api.Trainer, "step", spy)
+    monkeypatch.setattr(gf.Trainer, "step", spy)
     gf.GAN("digits", **{**TINY, "g_topk": 0.5, "g_topk_anneal": 0.5}).fit()
     # 30 steps, the share falls over the first 15: 1 at step 1, 0.5 from step 16 on
     assert seen[0] == 1.0 and seen[7] == pytest.approx(1 - 0.5 * 7 / 15)

@@ -177,7 +177,7 @@ def test_real_pictures_read_through_a_trained_classifier_match_their_labels(buil
 
 
 def test_ganforge_eval_runs_the_protocol_with_a_saved_digit_classifier(tmp_path):
-    from ganforge.evaluate import evaluate
+    from ganforge.api import evaluate
 
     mnist = load_images("mnist")
     path = tmp_path / "digits.safetensors"

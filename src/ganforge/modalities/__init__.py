@@ -28,7 +28,8 @@ def modality_for(data: Any, options: Mapping[str, Any]) -> Modality:
         flag = "--" + name.replace("_", "-")
         if owners:
             raise GanforgeError(
-                f"{flag} applies to {' and '.join(owners)}, but {data!s:.60} is {found.kind} data"
+                f"{flag} applies to {' and '.join(owners)} data, but {data!s:.60} is "
+                f"{found.kind} data"
                 + ("; give a .csv file with a header" if owners == ["table"] else "")
             )
         valid = ", ".join(sorted(set().union(*(m.option_names() for m in MODALITIES))))
