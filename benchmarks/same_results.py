@@ -74,8 +74,11 @@ def main() -> int:
     commit = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, {args.threads} thread(s); {args.before} vs {commit}")  # fmt: skip
+    cpu = platform.processor() or platform.machine()
+    print(
+        f"machine: {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{args.threads} thread(s); {args.before} vs {commit}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
