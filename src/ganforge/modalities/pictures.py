@@ -14,7 +14,7 @@ from torch import Tensor
 from ganforge.data import data_kind
 from ganforge.data.images import to_uint8
 from ganforge.errors import GanforgeError
-from ganforge.modalities.tensor import TensorModality, TensorModel
+from ganforge.modalities.tensor import PLAIN, TensorModality, TensorModel
 from ganforge.run import RunDir
 
 N_GRID = 64  # pictures in a sample grid
@@ -100,7 +100,7 @@ class Pictures(TensorModality):
     def preview(self, model: TensorModel, path: Path, title: str, refine: bool) -> None:
         from ganforge.plots import image_grid, save_picture
 
-        how = {} if refine else {"drs": False, "dot_steps": 0, "jbt": 0.0}
+        how = {} if refine else PLAIN
         if model.trainer.conditional:  # column c shows class c
             c = model.trainer.noise.num_classes
             rows = max(1, N_GRID // c)

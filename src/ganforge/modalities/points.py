@@ -12,7 +12,7 @@ import numpy as np
 from torch import Tensor
 
 from ganforge.data import data_kind
-from ganforge.modalities.tensor import TensorModality, TensorModel
+from ganforge.modalities.tensor import PLAIN, TensorModality, TensorModel
 from ganforge.run import RunDir
 
 # Tuned settings over the defaults and under the user's own options. A user's own point
@@ -47,7 +47,7 @@ class Points(TensorModality):
     def preview(self, model: TensorModel, path: Path, title: str, refine: bool) -> None:
         from ganforge.plots import scatter_plot
 
-        how = {} if refine else {"drs": False, "dot_steps": 0, "jbt": 0.0}
+        how = {} if refine else PLAIN
         if model.reference_ is None:  # the same real points in every plot
             model.reference_ = model.source_.reference(1000, seed=model.config_.seed)
         scatter_plot(path, model.reference_, model.sample(1000, **how), f"{model.name}, {title}")
