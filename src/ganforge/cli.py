@@ -302,7 +302,7 @@ def _sample(args: argparse.Namespace) -> None:
     x = gan.sample(args.n, seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     _check_new(out, args.overwrite, "-o")
     out.parent.mkdir(parents=True, exist_ok=True)
-    modality.write_samples(x, out)
+    modality.write_samples(x, out, gan.model_)
     print(f"wrote {args.n} {'rows' if gan.is_table else 'samples'} to {out}")
 
 

@@ -37,8 +37,9 @@ class TrainConfig:
     noise: str = _opt("normal", "distribution of the random input", ("normal", "uniform"))
     net: str = _opt(
         "auto",
-        "network family (auto: mlp for points, dcgan for pictures)",
-        ("auto", "mlp", "dcgan", "custom"),
+        "network family (auto: mlp for points, dcgan for pictures, seq for sequences; "
+        "rcgan: the recurrent baseline for sequences)",
+        ("auto", "mlp", "dcgan", "seq", "rcgan", "custom"),
     )
     g_width: int = _opt(
         128, "generator width: hidden units (mlp) or channels at full resolution (dcgan)"
@@ -83,6 +84,12 @@ class TrainConfig:
     )
     hflip: bool = _opt(False, "pictures: flip real images left-right at random")
     skip_bad_files: bool = _opt(False, "pictures: skip unreadable image files (with a count)")
+    seq_len: int = _opt(
+        0, "sequences: steps per window T cut from longer series (0 = the data's own or 24)"
+    )
+    stride: int = _opt(1, "sequences: steps between the starts of consecutive windows")
+    entity: str = _opt("", "sequences: the long CSV's column naming each series (empty = one)")
+    time: str = _opt("", "sequences: the long CSV's time column (empty = the file's order)")
     augment: str = _opt(
         "", "DiffAugment policy for D's inputs, e.g. translation,cutout,color (empty = off)"
     )
@@ -207,6 +214,7 @@ class TrainConfig:
             "log_every",
             "ckpt_keep",
             "dist_timeout",
+            "stride",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -215,7 +223,7 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise GanforgeError(f"--{name.replace('_', '-')} must be positive")
-        for name in ("ckpt_every", "eval_every", "eval_n", "sample_every", "threads"):
+        for name in ("ckpt_every", "eval_every", "eval_n", "sample_every", "threads", "seq_len"):
             if getattr(self, name) < 0:
                 raise GanforgeError(f"--{name.replace('_', '-')} must be 0 or more")
         for name in ("d_l2", "unrolled_steps"):

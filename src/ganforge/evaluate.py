@@ -38,7 +38,9 @@ KEYS: dict[str, tuple[str, ...]] = {
     "cs": ("cs",),
     "stacked": ("stacked_kl", "stacked_modes"),
 }
-LOWER_IS_BETTER = frozenset({"fd", "kid", "rkl", "class_kl", "stacked_kl"})
+LOWER_IS_BETTER = frozenset(
+    {"fd", "kid", "rkl", "class_kl", "stacked_kl", "discriminative", "predictive", "acf"}
+)
 RANKED = frozenset(k for keys in KEYS.values() for k in keys) - {"kid_std", "width"}
 
 Features = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]

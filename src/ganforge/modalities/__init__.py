@@ -11,10 +11,11 @@ from ganforge.errors import GanforgeError
 from ganforge.modalities.base import Modality, Model
 from ganforge.modalities.pictures import Pictures
 from ganforge.modalities.points import Points
+from ganforge.modalities.sequences import Sequences
 from ganforge.modalities.tables import Tables
 
 # Asked in this order; the first that accepts the data takes it (points take the rest).
-MODALITIES: tuple[Modality, ...] = (Tables(), Pictures(), Points())
+MODALITIES: tuple[Modality, ...] = (Sequences(), Tables(), Pictures(), Points())
 
 
 def modality_for(data: Any, options: Mapping[str, Any]) -> Modality:

@@ -164,8 +164,9 @@ class Modality(ABC):
         """``ganforge eval``: the metrics of ``model``'s samples against its real data."""
 
     @abstractmethod
-    def write_samples(self, samples: Any, path: Path) -> None:
-        """Writes samples to ``path`` in one of the formats of :attr:`outputs`."""
+    def write_samples(self, samples: Any, path: Path, model: Model | None = None) -> None:
+        """Writes samples (of ``model``, whose names some formats carry) to ``path`` in one
+        of the formats of :attr:`outputs`."""
 
     outputs: tuple[str, ...] = (".npy",)  # file suffixes of ``ganforge sample -o``
 

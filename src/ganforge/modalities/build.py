@@ -1,4 +1,4 @@
-"""The trainer of points and pictures: the built-in networks (or the user's own), noise,
+"""The trainer of points, pictures and sequences: the built-in networks (or the user's own), noise,
 optimizers, EMA and the :class:`~ganforge.trainer.Trainer`, all from a
 :class:`~ganforge.config.TrainConfig`."""
 
@@ -17,6 +17,7 @@ from ganforge.losses import LOSSES
 from ganforge.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganforge.noise import Noise
 from ganforge.seeds import seeds
+from ganforge.sequence_nets import sequence_networks
 from ganforge.trainer import Trainer
 
 Networks = tuple[nn.Module, nn.Module]
@@ -28,6 +29,17 @@ def builtin_networks(
 ) -> tuple[nn.Module, nn.Module, bool]:
     """The generator and discriminator for data of ``shape`` (class-conditional with
     ``num_classes`` > 0), and whether D is convolutional."""
+    if cfg.net in ("seq", "rcgan") or (cfg.net == "auto" and len(shape) == 2):
+        if len(shape) != 2 or num_classes:
+            raise GanforgeError(
+                f"--net {cfg.net} needs sequences (N, T, d) without classes, but the data have "
+                f"shape {shape}; choose --net auto"
+            )
+        generator, discriminator = sequence_networks(
+            "rcgan" if cfg.net == "rcgan" else "seq", cfg.latent_dim, (shape[0], shape[1]),
+            cfg.g_width, cfg.g_depth, cfg.d_width, cfg.d_depth,
+        )  # fmt: skip
+        return generator, discriminator, False
     conv = cfg.net == "dcgan" or (cfg.net == "auto" and len(shape) == 3)
     if conv:
         if len(shape) != 3:
@@ -117,7 +129,7 @@ def build_trainer(
         generator,
         discriminator,
         noise=Noise(
-            cfg.latent_dim,
+            getattr(generator, "noise_dim", cfg.latent_dim),  # sequences: a code and per step
             cfg.noise,
             seed=rank_seed(noise_seed, job.rank),
             device=device,

@@ -14,6 +14,7 @@ from torch import Tensor
 from ganforge.data import data_kind
 from ganforge.data.images import to_uint8
 from ganforge.errors import GanforgeError
+from ganforge.modalities.base import Model
 from ganforge.modalities.tensor import PLAIN, TensorModality, TensorModel
 from ganforge.run import RunDir
 
@@ -116,7 +117,7 @@ class Pictures(TensorModality):
         walk = image_grid(model.sampler().interpolate(rows=8, steps=10), ncol=10)
         save_picture(run.samples / "interpolation.png", walk)
 
-    def write_samples(self, samples: np.ndarray, path: Path) -> None:
+    def write_samples(self, samples: np.ndarray, path: Path, model: Model | None = None) -> None:
         """``.npy``, ``.npz`` (key ``x``) or a ``.png`` grid."""
         suffix = path.suffix.lower()
         if suffix == ".npy":

@@ -12,6 +12,7 @@ import numpy as np
 from torch import Tensor
 
 from ganforge.data import data_kind
+from ganforge.modalities.base import Model
 from ganforge.modalities.tensor import PLAIN, TensorModality, TensorModel
 from ganforge.run import RunDir
 
@@ -55,7 +56,7 @@ class Points(TensorModality):
     def extra_pictures(self, model: TensorModel, run: RunDir) -> None:
         """Points have ``final.png`` only."""
 
-    def write_samples(self, samples: np.ndarray, path: Path) -> None:
+    def write_samples(self, samples: np.ndarray, path: Path, model: Model | None = None) -> None:
         """``.npy``, ``.npz``, ``.csv`` with an ``x0,x1,...`` header, or a ``.png`` scatter
         plot."""
         suffix = path.suffix.lower()

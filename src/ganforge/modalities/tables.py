@@ -321,7 +321,7 @@ class Tables(Modality):
         if path.suffix.lower() not in self.outputs:
             raise GanforgeError(f"cannot write a table to {path.name}: use -o FILE.csv (or .npy)")
 
-    def write_samples(self, samples: pd.DataFrame, path: Path) -> None:
+    def write_samples(self, samples: pd.DataFrame, path: Path, model: Model | None = None) -> None:
         write_table(samples, path)
 
     def summary(self, model: Model, out: Path) -> Iterable[str]:

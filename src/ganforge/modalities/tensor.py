@@ -306,6 +306,7 @@ class TensorModality(Modality):
     """Points and pictures: options of :class:`TrainConfig`, data through
     :func:`~ganforge.data.load_data`."""
 
+    model_class: type[TensorModel] = TensorModel
     kind_presets: dict[str, Any] = {}  # tuned for the kind of data
     presets: dict[str, dict[str, Any]] = {}  # tuned for its built-in data sets
     chunk = 65536  # samples generated at a time
@@ -318,6 +319,13 @@ class TensorModality(Modality):
         name = str(data) if isinstance(data, (str, Path)) else "array"
         return make_config({**self.kind_presets, **self.presets.get(name, {})}, data=name,
                            **{k: v for k, v in options.items() if k != "data"})  # fmt: skip
+
+    def load_source(self, data: Any, cfg: TrainConfig, seed: int) -> Source:
+        """The batch stream of ``data`` as ``cfg`` reads it, seeded by ``seed``."""
+        return load_data(
+            data, seed=seed, resolution=cfg.resolution, channels=cfg.channels, hflip=cfg.hflip,
+            skip_bad_files=cfg.skip_bad_files,
+        )  # fmt: skip
 
     def data_info(self, source: Source) -> dict[str, Any]:
         """What a run records of its data: name, kind, sample shape, mixture, classes and
@@ -358,17 +366,14 @@ class TensorModality(Modality):
     ) -> TensorModel:
         cfg = self.make_config(data, options)
         job, device = setup(resolve_device(cfg.device), cfg.dist_timeout)
-        source = load_data(
-            data, seed=seeds(cfg.seed)[2], resolution=cfg.resolution, channels=cfg.channels,
-            hflip=cfg.hflip, skip_bad_files=cfg.skip_bad_files,
-        )  # fmt: skip
+        source = self.load_source(data, cfg, seeds(cfg.seed)[2])
         if job.active:
             source = Shard(source, job)
         source.check_batch_size(cfg.batch_size)
         info = self.data_info(source)
         self.check(cfg, info)
         networks = networks or seeded_networks(cfg.to_dict(), cfg.seed)
-        model = TensorModel(self, cfg, info, job, device, networks, optimizers or (None, None))
+        model = self.model_class(self, cfg, info, job, device, networks, optimizers or (None, None))
         model.source_ = source
         model.shift_ = getattr(source, "shift", None)
         model.scale_ = getattr(source, "scale", None)
@@ -395,7 +400,7 @@ class TensorModality(Modality):
         info.setdefault("shape", [info.get("dim")])
         info.setdefault("kind", self.kind)
         networks = networks or seeded_networks(saved, cfg.seed)
-        model = TensorModel(self, cfg, info, Dist(), resolve_device(device), networks)
+        model = self.model_class(self, cfg, info, Dist(), resolve_device(device), networks)
         model.load_state_dict(state)
         return model
 
