@@ -7,6 +7,8 @@ import torch
 
 from ganforge.data.sequences import (
     SEQUENCE_BUILTIN,
+    SequenceSet,
+    SequenceSource,
     is_sequence_data,
     load_sequences,
     sines,
@@ -18,6 +20,12 @@ from ganforge.errors import GanforgeError
 def _write(path, text):
     path.write_text(text)
     return path
+
+
+def _source(windows, seed=0):
+    x = np.asarray(windows, dtype=np.float32)
+    features = [f"x{k}" for k in range(x.shape[2])]
+    return SequenceSource(SequenceSet(x, features, "array", seq_len=x.shape[1]), seed=seed)
 
 
 # ---------------------------------------------------------------- sines
@@ -303,6 +311,73 @@ def test_is_sequence_data(tmp_path):
     assert not is_sequence_data(tmp_path / "t.csv", {"entity": "", "time": "", "seq_len": 0})
 
 
+# ---------------------------------------------------------------- the batch stream
+
+
+def test_normalisation_is_exact_min_max():
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(20, 7, 3)) * [1.0, 50.0, 0.0] + [0.0, -3.0, 2.5]).astype(np.float32)
+    source = _source(x)
+    assert source.shape == (7, 3) and source.dim == 21 and len(source) == 20
+    assert source.mixture is None and source.labels is None and source.classes is None
+    assert source.features == ["x0", "x1", "x2"] and source.name == "array"
+    low, high = x.min(axis=(0, 1)), x.max(axis=(0, 1))
+    np.testing.assert_array_equal(source.shift.numpy(), low)
+    np.testing.assert_array_equal(source.scale.numpy(), [high[0] - low[0], high[1] - low[1], 1])
+    assert source.shift.dtype == source.scale.dtype == torch.float32
+    assert source.shift.shape == source.scale.shape == (3,)
+    whole = source.batch(20)
+    assert whole.shape == (20, 7, 3) and whole.dtype == torch.float32
+    np.testing.assert_array_equal(whole.amin(dim=(0, 1)).numpy(), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(whole.amax(dim=(0, 1)).numpy(), [1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(source.normalised(x), ((x - low) / source.scale.numpy()))
+    np.testing.assert_allclose(source.denormalised(source.normalised(x)), x, atol=1e-5)
+    assert source.normalised(x).dtype == np.float32
+    torch.testing.assert_close(source.windows, torch.from_numpy(x), rtol=0, atol=0)
+
+
+def test_batches_shuffle_once_per_epoch_and_reference():
+    x = np.arange(10 * 2 * 1, dtype=np.float32).reshape(10, 2, 1)
+    source = _source(x, seed=7)
+    firsts = [source.batch(3)[:, 0, 0] * 19 for _ in range(3)]  # 9 of 10 windows, no repeat
+    seen = torch.cat(firsts).round().long().tolist()
+    assert len(set(seen)) == 9 and all(v % 2 == 0 for v in seen)
+    with pytest.raises(
+        GanforgeError,
+        match=r"batch size 11 is larger than the data \(10 windows\); choose a smaller "
+        "--batch-size",
+    ):
+        source.check_batch_size(11)
+    with pytest.raises(GanforgeError, match="must be at least 1"):
+        source.batch(0)
+    state = source.state_dict()
+    ref = source.reference(6, seed=2)
+    assert ref.shape == (6, 2, 1) and ref.dtype == np.float32
+    assert len({float(r[0, 0]) for r in ref}) == 6  # distinct windows, raw units
+    assert set(ref[:, 0, 0].tolist()) <= set(x[:, 0, 0].tolist())
+    np.testing.assert_array_equal(ref, source.reference(6, seed=2))
+    assert source.reference(50).shape == (10, 2, 1)
+    after = source.state_dict()
+    assert torch.equal(state["rng"], after["rng"]) and int(after["pos"]) == 9
+
+
+def test_stream_resume_is_exact():
+    x = np.random.default_rng(1).normal(size=(13, 4, 2)).astype(np.float32)
+    source = _source(x, seed=11)
+    for _ in range(5):  # crosses an epoch boundary: 5 * 4 > 13
+        source.batch(4)
+    saved = source.state_dict()
+    saved = {k: v.clone() for k, v in saved.items()}  # as written to and read from disk
+    expected = [source.batch(4) for _ in range(7)]
+    fresh = _source(x, seed=999)
+    fresh.load_state_dict(saved)
+    got = [fresh.batch(4) for _ in range(7)]
+    for a, b in zip(expected, got, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    other = _source(x, seed=11)
+    assert not torch.equal(other.batch(4), expected[0])
+
+
 # ---------------------------------------------------------------- macro and CSV output
 
 
@@ -317,6 +392,8 @@ def test_macro_windows():
     np.testing.assert_allclose(w[0, 0, :2], [2710.349, 1707.4])  # 1959 Q1
     np.testing.assert_allclose(w[-1, -1, 0], 12990.341)  # 2009 Q3
     assert load_sequences("macro", seq_len=8, stride=4).windows.shape == ((203 - 8) // 4 + 1, 8, 12)
+    source = SequenceSource(found, seed=0)
+    assert source.shape == (24, 12) and float(source.batch(64).max()) <= 1.0
 
 
 def test_macro_without_statsmodels(monkeypatch):

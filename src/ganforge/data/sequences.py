@@ -1,5 +1,5 @@
 """Time series as fixed-length windows ``(N, T, d)``: built-in sets, users' arrays and
-long-format CSV files."""
+long-format CSV files, served as a seeded batch stream normalised to ``[0, 1]``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from ganforge.errors import GanforgeError
@@ -456,6 +457,103 @@ def _enough(found: SequenceSet) -> SequenceSet:
     return found
 
 
+# ---------------------------------------------------------------- batch stream
+
+
+class SequenceSource:
+    """Batches of windows ``(B, T, d)``, min-max normalised per feature to ``[0, 1]``.
+
+    The windows are shuffled once per epoch; all randomness comes from ``self.generator``,
+    as for :class:`~ganforge.data.PointSource`. The normalisation is TimeGAN's: per feature,
+    ``x_norm = (x - shift) / scale`` with ``shift`` the minimum and ``scale`` the range over
+    all windows and steps (1 for a constant feature).
+
+    Attributes:
+        name: the data set's name or path.
+        shape: one window's shape ``(T, d)``.
+        dim: ``T * d``.
+        mixture, labels, classes: always ``None`` (kept for parity with the other sources).
+        features: the feature names.
+        sequences: the :class:`SequenceSet` served.
+        windows: all windows in data units, a float32 tensor ``(N, T, d)``.
+        shift, scale: float32 tensors ``(d,)``.
+    """
+
+    def __init__(self, sequences: SequenceSet, seed: int = 0) -> None:
+        self.name = sequences.name
+        self.sequences = sequences
+        self.features = list(sequences.features)
+        self.windows = torch.as_tensor(np.ascontiguousarray(sequences.windows, np.float32))
+        t, d = self.windows.shape[1], self.windows.shape[2]
+        self.shape = (t, d)
+        self.dim = t * d
+        self.mixture = None
+        self.labels = None
+        self.classes = None
+        self.generator = torch.Generator().manual_seed(seed)
+        low = self.windows.amin(dim=(0, 1))
+        span = self.windows.amax(dim=(0, 1)) - low
+        self.shift = low
+        self.scale = torch.where(span > 0, span, torch.ones_like(span))  # constant stays put
+        self._order = torch.empty(0, dtype=torch.long)
+        self._pos = 0
+
+    def __len__(self) -> int:
+        """Number of windows."""
+        return len(self.windows)
+
+    def check_batch_size(self, batch_size: int) -> None:
+        """Raises when a batch would not fit in the data."""
+        if batch_size < 1:
+            raise GanforgeError(f"batch size {batch_size} must be at least 1; fix --batch-size")
+        if batch_size > len(self.windows):
+            raise GanforgeError(
+                f"batch size {batch_size} is larger than the data ({len(self.windows)} "
+                "windows); choose a smaller --batch-size"
+            )
+
+    def batch(self, batch_size: int) -> Tensor:
+        """The next normalised batch ``(batch_size, T, d)``, values in ``[0, 1]``."""
+        self.check_batch_size(batch_size)
+        if self._pos + batch_size > len(self._order):
+            self._order = torch.randperm(len(self.windows), generator=self.generator)
+            self._pos = 0
+        x = self.windows[self._order[self._pos : self._pos + batch_size]]
+        self._pos += batch_size
+        return (x - self.shift) / self.scale
+
+    def reference(self, n: int, seed: int = 0) -> np.ndarray:
+        """``min(n, N)`` distinct real windows in data units (not normalised), drawn from
+        ``seed`` without touching the batch stream."""
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self.windows), generator=g)[:n]
+        return self.windows[idx].numpy()
+
+    def normalised(self, x: np.ndarray) -> np.ndarray:
+        """Windows in data units ``(..., d)`` mapped to this source's ``[0, 1]`` scale."""
+        x = np.asarray(x, dtype=np.float32)
+        return (x - self.shift.numpy()) / self.scale.numpy()
+
+    def denormalised(self, x: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`normalised`: ``[0, 1]`` values back to data units."""
+        x = np.asarray(x, dtype=np.float32)
+        return x * self.scale.numpy() + self.shift.numpy()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The stream's position, so that a resumed run sees the same batches."""
+        return {
+            "rng": self.generator.get_state(),
+            "order": self._order,
+            "pos": torch.tensor(self._pos),
+        }
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Restores what :meth:`state_dict` returned."""
+        self.generator.set_state(state["rng"])
+        self._order = state["order"].long()
+        self._pos = int(state["pos"])
+
+
 # ---------------------------------------------------------------- detection and output
 
 
@@ -561,6 +659,7 @@ def write_long_csv(
 __all__ = [
     "SEQUENCE_BUILTIN",
     "SequenceSet",
+    "SequenceSource",
     "is_sequence_data",
     "load_sequences",
     "sines",
