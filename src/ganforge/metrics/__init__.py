@@ -10,11 +10,19 @@ from ganforge.metrics.distances import (
 )
 from ganforge.metrics.modes import mode_stats, true_width
 from ganforge.metrics.scores import classifier_score, label_stats
+from ganforge.metrics.sequences import (
+    acf_error,
+    discriminative_score,
+    predictive_score,
+    sequence_scores,
+)
 from ganforge.metrics.stacked import stacked_modes, triple_stats
 
 __all__ = [
     "RunningStats",
+    "acf_error",
     "classifier_score",
+    "discriminative_score",
     "frechet_distance",
     "frechet_from_stats",
     "gaussian_stats",
@@ -22,6 +30,8 @@ __all__ = [
     "label_stats",
     "mode_stats",
     "prdc",
+    "predictive_score",
+    "sequence_scores",
     "stacked_modes",
     "triple_stats",
     "true_width",
