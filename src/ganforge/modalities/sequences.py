@@ -122,8 +122,8 @@ class Sequences(TensorModality):
         return {
             **super().data_info(source),
             "features": list(source.features),
-            "entity": getattr(source, "entity", None),
-            "time": getattr(source, "time", None),
+            "entity": source.sequences.entity,
+            "time": source.sequences.time,
             "windows": len(source),
         }
 
