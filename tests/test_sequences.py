@@ -231,3 +231,15 @@ def test_two_ranks_train_sines_under_torchrun(tmp_path):
     info = json.loads((out / "config.json").read_text())
     assert info["distributed"]["world_size"] == 2
     assert gf.GAN.load(out).sample(4).shape == (4, 24, 5)
+
+
+def test_data_on_the_unit_interval_keep_their_scale_others_are_min_max_scaled():
+    from ganforge.data.sequences import SequenceSource, load_sequences
+
+    sines = SequenceSource(load_sequences("sines", seed=0))
+    assert torch.equal(sines.shift, torch.zeros(5)) and torch.equal(sines.scale, torch.ones(5))
+    x = np.stack([np.linspace(-2, 3, 20), np.full(20, 0.5)], axis=1)[None].repeat(4, 0)
+    source = SequenceSource(load_sequences(x.astype(np.float32)))
+    assert source.shift.tolist() == [-2.0, 0.5] and source.scale.tolist() == [5.0, 1.0]
+    batch = source.batch(4)
+    assert batch[..., 0].min() == 0 and batch[..., 0].max() == 1

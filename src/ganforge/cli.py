@@ -21,7 +21,7 @@ from ganforge.flags import add_field_flag
 from ganforge.modalities import MODALITIES
 from ganforge.version import __version__
 
-BUILTIN = ("ring", "grid", "digits", "mnist", "stacked-mnist")
+BUILTIN = ("ring", "grid", "digits", "mnist", "stacked-mnist", "sines", "macro")
 
 
 class TrainingFailed(RuntimeError):
@@ -69,9 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a GAN and write a run directory",
         description="Train a GAN. Built-in data sets: " + ", ".join(BUILTIN) + " (default: "
         f"{TrainConfig.data}); or a path: a folder of images, MNIST-format IDX files, "
-        ".npy/.npz arrays (uint8 (N, H, W, C) pictures or (N, d) points), or a .csv file: a "
-        "table with a header (any column types), or a plain numeric point set. Options not "
-        "given come from the data set's preset, then the defaults shown.",
+        ".npy/.npz arrays (uint8 (N, H, W, C) pictures, float (N, T, d) sequences or (N, d) "
+        "points), or a .csv file: a table with a header (any column types), a long table of "
+        "time series (with --entity/--time/--seq-len), or a plain numeric point set. "
+        "Options not given come from the data set's preset, then the defaults shown.",
     )
     _add_config_flags(train)
     taken = {f.name for f in fields(TrainConfig)}
@@ -163,10 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate from a run and compare with its training data: Fréchet "
         "distance (fd), KID (kid), precision/recall/density/coverage (prdc), mode statistics "
         "on the built-in mixtures (modes), and with a classifier the classes covered "
-        "(classes) and the classifier score (cs). Tables: column shapes (shapes), pair "
-        "trends (pairs), range fidelity (range), copied rows (copied), distance to the "
-        "closest record against held-out rows (dcr) and ML efficacy (ml). Prints a table; "
-        "--json writes it too.",
+        "(classes) and the classifier score (cs). Sequences: TimeGAN's discriminative and "
+        "predictive scores and the autocorrelation error (acf). Tables: column shapes "
+        "(shapes), pair trends (pairs), range fidelity (range), copied rows (copied), "
+        "distance to the closest record against held-out rows (dcr) and ML efficacy (ml). "
+        "Prints a table; --json writes it too.",
     )
     ev.add_argument("run", type=Path, help="run directory written by `ganforge train`")
     ev.add_argument(

@@ -22,9 +22,10 @@ class TrainConfig:
 
     data: str = _opt(
         "mnist",
-        "built-in data set (ring, grid, digits, mnist, stacked-mnist) or a path: a folder of "
-        "images, MNIST-format IDX files, .npy/.npz arrays (uint8 (N, H, W, C) pictures or "
-        "(N, d) points), or a .csv point set",
+        "built-in data set (ring, grid, digits, mnist, stacked-mnist, sines, macro) or a path: "
+        "a folder of images, MNIST-format IDX files, .npy/.npz arrays (uint8 (N, H, W, C) "
+        "pictures, float (N, T, d) sequences or (N, d) points), or a .csv point set or long "
+        "table of series",
     )
     steps: int = _opt(6000, "number of steps (generator updates)")
     batch_size: int = _opt(256, "samples per batch, real and generated alike")

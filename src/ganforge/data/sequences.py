@@ -466,7 +466,8 @@ class SequenceSource:
     The windows are shuffled once per epoch; all randomness comes from ``self.generator``,
     as for :class:`~ganforge.data.PointSource`. The normalisation is TimeGAN's: per feature,
     ``x_norm = (x - shift) / scale`` with ``shift`` the minimum and ``scale`` the range over
-    all windows and steps (1 for a constant feature).
+    all windows and steps (1 for a constant feature). Data that already lie in ``[0, 1]``
+    keep their values (shift 0, scale 1), as TimeGAN keeps its sines.
 
     Attributes:
         name: the data set's name or path.
@@ -492,7 +493,12 @@ class SequenceSource:
         self.classes = None
         self.generator = torch.Generator().manual_seed(seed)
         low = self.windows.amin(dim=(0, 1))
-        span = self.windows.amax(dim=(0, 1)) - low
+        high = self.windows.amax(dim=(0, 1))
+        if low.min() >= 0 and high.max() <= 1:
+            # data already on [0, 1] (sines by definition) stay as they are, as in TimeGAN,
+            # whose scores on such data are then on the data's own scale
+            low, high = torch.zeros_like(low), torch.ones_like(high)
+        span = high - low
         self.shift = low
         self.scale = torch.where(span > 0, span, torch.ones_like(span))  # constant stays put
         self._order = torch.empty(0, dtype=torch.long)
