@@ -17,11 +17,12 @@ from ganforge.data.images import (
     is_image_path,
     load_images,
 )
+from ganforge.data.stream import ShuffledStream
 from ganforge.data.toy import MIXTURES, GaussianMixture, grid, ring
 from ganforge.errors import GanforgeError
 
 
-class PointSource:
+class PointSource(ShuffledStream):
     """Batches of ``(B, d)`` points, standardised, from a mixture or a finite array.
 
     A mixture is sampled afresh for every batch; an array is shuffled once per epoch.
@@ -59,8 +60,7 @@ class PointSource:
         scale = np.where(scale > 0, scale, 1.0)  # a constant column stays as it is
         self.shift = torch.as_tensor(shift, dtype=torch.float32)
         self.scale = torch.as_tensor(scale, dtype=torch.float32)
-        self._order = torch.empty(0, dtype=torch.long)
-        self._pos = 0
+        self._start()
 
     def __len__(self) -> int:
         """Number of points in a finite set (0 for an endless mixture)."""
@@ -80,11 +80,7 @@ class PointSource:
             x = self.mixture.sample(batch_size, self.generator)
         else:
             self.check_batch_size(batch_size)
-            if self._pos + batch_size > len(self._order):
-                self._order = torch.randperm(len(self.points), generator=self.generator)
-                self._pos = 0
-            x = self.points[self._order[self._pos : self._pos + batch_size]]
-            self._pos += batch_size
+            x = self.points[self._next_indices(len(self.points), batch_size)]
         return (x - self.shift) / self.scale
 
     def reference(self, n: int, seed: int = 0) -> np.ndarray:
@@ -94,20 +90,6 @@ class PointSource:
             return self.mixture.sample(n, g).numpy()
         idx = torch.randperm(len(self.points), generator=g)[:n]
         return self.points[idx].numpy()
-
-    def state_dict(self) -> dict[str, Tensor]:
-        """The stream's position, so that a resumed run sees the same batches."""
-        return {
-            "rng": self.generator.get_state(),
-            "order": self._order,
-            "pos": torch.tensor(self._pos),
-        }
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        """Restores what :meth:`state_dict` returned."""
-        self.generator.set_state(state["rng"])
-        self._order = state["order"].long()
-        self._pos = int(state["pos"])
 
 
 BUILTIN = (*MIXTURES, *IMAGE_BUILTIN)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ganforge.data.stream import ShuffledStream
 from ganforge.errors import GanforgeError
 
 log = logging.getLogger("ganforge")
@@ -460,7 +461,7 @@ def _enough(found: SequenceSet) -> SequenceSet:
 # ---------------------------------------------------------------- batch stream
 
 
-class SequenceSource:
+class SequenceSource(ShuffledStream):
     """Batches of windows ``(B, T, d)``, min-max normalised per feature to ``[0, 1]``.
 
     The windows are shuffled once per epoch; all randomness comes from ``self.generator``,
@@ -501,8 +502,7 @@ class SequenceSource:
         span = high - low
         self.shift = low
         self.scale = torch.where(span > 0, span, torch.ones_like(span))  # constant stays put
-        self._order = torch.empty(0, dtype=torch.long)
-        self._pos = 0
+        self._start()
 
     def __len__(self) -> int:
         """Number of windows."""
@@ -521,11 +521,7 @@ class SequenceSource:
     def batch(self, batch_size: int) -> Tensor:
         """The next normalised batch ``(batch_size, T, d)``, values in ``[0, 1]``."""
         self.check_batch_size(batch_size)
-        if self._pos + batch_size > len(self._order):
-            self._order = torch.randperm(len(self.windows), generator=self.generator)
-            self._pos = 0
-        x = self.windows[self._order[self._pos : self._pos + batch_size]]
-        self._pos += batch_size
+        x = self.windows[self._next_indices(len(self.windows), batch_size)]
         return (x - self.shift) / self.scale
 
     def reference(self, n: int, seed: int = 0) -> np.ndarray:
@@ -544,20 +540,6 @@ class SequenceSource:
         """The inverse of :meth:`normalised`: ``[0, 1]`` values back to data units."""
         x = np.asarray(x, dtype=np.float32)
         return x * self.scale.numpy() + self.shift.numpy()
-
-    def state_dict(self) -> dict[str, Tensor]:
-        """The stream's position, so that a resumed run sees the same batches."""
-        return {
-            "rng": self.generator.get_state(),
-            "order": self._order,
-            "pos": torch.tensor(self._pos),
-        }
-
-    def load_state_dict(self, state: dict[str, Tensor]) -> None:
-        """Restores what :meth:`state_dict` returned."""
-        self.generator.set_state(state["rng"])
-        self._order = state["order"].long()
-        self._pos = int(state["pos"])
 
 
 # ---------------------------------------------------------------- detection and output
