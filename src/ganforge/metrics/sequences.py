@@ -61,194 +61,13 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-
-Device = str | torch.device
+from ganforge.metrics.posthoc_gru import adam, batch, hidden_units, network, outputs, tensor
+from ganforge.metrics.sequence_acf import acf_error, autocorrelation
+from ganforge.metrics.sequence_checks import Device, as_sequences, positive, same_shape
 
 METRICS = ("acf", "discriminative", "predictive")
 TRAIN_SHARE = 0.8  # the reference's train_rate for the discriminative split
 DEFAULT_REPEATS = 10  # main_timegan.py's --metric_iteration
-_EVAL_CHUNK = 4096  # sequences per evaluation pass: bounds memory on large sets
-_FLAT = 1e-20  # mean squared deviation below which a sequence counts as constant
-
-
-# Input checks ---------------------------------------------------------------------------------
-
-
-def _sequences(x: object, name: str, min_rows: int = 1, min_steps: int = 2) -> np.ndarray:
-    """``x`` as a finite float64 ``(N, T, d)`` array, or a :class:`GanforgeError` saying why not."""
-    if isinstance(x, torch.Tensor):
-        x = x.detach().to("cpu", torch.float64).numpy()
-    try:
-        a = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise GanforgeError(f"{name} is not numeric ({err}); pass an (N, T, d) array") from err
-    if a.ndim != 3 or a.shape[2] == 0:
-        raise GanforgeError(
-            f"{name} must be a 3-D (N, T, d) array of sequences, got shape {a.shape}; "
-            "add a feature axis of size 1 to univariate series"
-        )
-    if len(a) < min_rows:
-        raise GanforgeError(
-            f"{name} holds {len(a)} sequence(s), fewer than {min_rows}; pass at least {min_rows}"
-        )
-    if a.shape[1] < min_steps:
-        raise GanforgeError(
-            f"{name} has {a.shape[1]} time step(s), fewer than {min_steps}; "
-            f"pass sequences of at least {min_steps} steps"
-        )
-    if not np.isfinite(a).all():
-        raise GanforgeError(f"{name} contains NaN or Inf; remove or fix those sequences")
-    return a
-
-
-def _same_shape(a: np.ndarray, b: np.ndarray, what: str, steps: bool = True) -> None:
-    """Raise unless ``a`` and ``b`` have the same feature count (and length, if ``steps``)."""
-    if a.shape[2] != b.shape[2] or (steps and a.shape[1] != b.shape[1]):
-        raise GanforgeError(
-            f"{what} have different shapes (N, {a.shape[1]}, {a.shape[2]}) and "
-            f"(N, {b.shape[1]}, {b.shape[2]}); pass sequences of the same length and features"
-        )
-
-
-def _positive(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise GanforgeError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _hidden(hidden: int | None, d: int) -> int:
-    # int(d / 2) as in the reference, but at least one unit so that d = 1 works
-    return max(1, d // 2) if hidden is None else _positive(hidden, "hidden")
-
-
-# Autocorrelation ------------------------------------------------------------------------------
-
-
-def autocorrelation(sequences: np.ndarray, max_lag: int | None = None) -> np.ndarray:
-    """Mean per-sequence sample autocorrelation of each feature at lags ``1 … max_lag``.
-
-    For one sequence ``x_0 … x_{T−1}`` of one feature, with mean ``x̄``, the lag-``k``
-    autocorrelation is the textbook (Box–Jenkins) estimator
-
-        ``r_k = Σ_{t=0}^{T−1−k} (x_t − x̄)(x_{t+k} − x̄) / Σ_{t=0}^{T−1} (x_t − x̄)²``,
-
-    which lies in ``[−1, 1]``. The result averages ``r_k`` over the sequences. Each sequence is
-    centred on its own mean, so differences of level between sequences (a random phase or
-    offset per sample) do not pass for temporal correlation. A sequence that is constant in a
-    feature has no defined ``r_k``; it counts as 0 at every lag rather than being left out,
-    so that flat synthetic sequences lower the average instead of hiding from it.
-
-    Args:
-        sequences: ``(N, T, d)`` array, ``T ≥ 2``.
-        max_lag: largest lag, ``1 ≤ max_lag ≤ T − 1``; default ``T // 2``.
-
-    Returns:
-        ``(max_lag, d)`` float64 array; row ``k − 1`` holds lag ``k``.
-    """
-    x = _sequences(sequences, "sequences")
-    lag = _max_lag(max_lag, x.shape[1])
-    centred = x - x.mean(axis=1, keepdims=True)
-    power = np.einsum("ntd,ntd->nd", centred, centred)
-    flat = power <= _FLAT * x.shape[1]
-    safe = np.where(flat, 1.0, power)
-    out = np.empty((lag, x.shape[2]))
-    for k in range(1, lag + 1):
-        lagged = np.einsum("ntd,ntd->nd", centred[:, k:], centred[:, :-k])
-        out[k - 1] = np.where(flat, 0.0, lagged / safe).mean(axis=0)
-    return out
-
-
-def _max_lag(max_lag: int | None, steps: int) -> int:
-    if max_lag is None:
-        return steps // 2
-    lag = _positive(max_lag, "max_lag")
-    if lag > steps - 1:
-        raise GanforgeError(
-            f"max_lag {lag} needs sequences longer than {lag} steps, got {steps}; "
-            f"pass max_lag ≤ {steps - 1}"
-        )
-    return lag
-
-
-def acf_error(real: np.ndarray, fake: np.ndarray, max_lag: int | None = None) -> float:
-    """Mean absolute difference of the real and synthetic autocorrelations.
-
-    Both sets' :func:`autocorrelation` (mean per-sequence sample autocorrelation per feature)
-    are compared at lags ``1 … max_lag`` and the absolute differences averaged over lags and
-    features. 0 for identical sets; at most 2.
-
-    Args:
-        real: ``(N, T, d)`` real sequences.
-        fake: ``(M, T, d)`` synthetic sequences (``M`` may differ from ``N``).
-        max_lag: largest lag, ``1 ≤ max_lag ≤ T − 1``; default ``T // 2``.
-
-    Returns:
-        The error as a float.
-    """
-    a, b = _sequences(real, "real"), _sequences(fake, "fake")
-    _same_shape(a, b, "real and fake")
-    return float(np.abs(autocorrelation(a, max_lag) - autocorrelation(b, max_lag)).mean())
-
-
-# Post-hoc networks ----------------------------------------------------------------------------
-
-
-class _PostHocGRU(nn.Module):
-    """One GRU layer and a linear read-out: of the last state, or of every step."""
-
-    def __init__(self, features: int, hidden: int, every_step: bool) -> None:
-        super().__init__()
-        self.gru = nn.GRU(features, hidden, batch_first=True)
-        self.out = nn.Linear(hidden, 1)
-        self.every_step = every_step
-        # Keras's defaults, as in the reference's classifier (see the module docstring)
-        nn.init.xavier_uniform_(self.gru.weight_ih_l0)
-        nn.init.orthogonal_(self.gru.weight_hh_l0)
-        nn.init.zeros_(self.gru.bias_ih_l0)
-        nn.init.zeros_(self.gru.bias_hh_l0)
-        nn.init.xavier_uniform_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        steps, last = self.gru(x)
-        return self.out(steps if self.every_step else last[0])
-
-
-def _network(
-    features: int, hidden: int, every_step: bool, generator: torch.Generator, device: Device
-) -> _PostHocGRU:
-    """A freshly initialised :class:`_PostHocGRU`, seeded from ``generator``.
-
-    Module construction draws from the global RNG; forking it keeps the caller's stream
-    untouched while the draws still follow the seed.
-    """
-    init_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        net = _PostHocGRU(features, hidden, every_step)
-    return net.to(device)
-
-
-def _batch(n: int, size: int, generator: torch.Generator) -> torch.Tensor:
-    """``min(size, n)`` distinct indices below ``n``, as the reference's batches are drawn."""
-    return torch.randperm(n, generator=generator)[:size]
-
-
-def _tensor(x: np.ndarray, device: Device) -> torch.Tensor:
-    # a contiguous copy: torch cannot wrap arrays with negative strides (reversed views)
-    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-
-
-def _adam(net: nn.Module) -> torch.optim.Adam:
-    # TensorFlow 1's AdamOptimizer() defaults, which are also PyTorch's
-    return torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
-
-
-def _outputs(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The network's outputs on all of ``x``, in chunks, without building a graph."""
-    net.eval()
-    with torch.no_grad():
-        return torch.cat([net(x[i : i + _EVAL_CHUNK]) for i in range(0, len(x), _EVAL_CHUNK)])
 
 
 # Discriminative score -------------------------------------------------------------------------
@@ -283,9 +102,9 @@ def discriminative_score(
         A float in ``[0, 0.5]``: 0 when the classifier does no better than chance, 0.5 when
         it separates the test sequences perfectly (or gets every one wrong).
     """
-    a, b = _sequences(real, "real", min_rows=2), _sequences(fake, "fake", min_rows=2)
-    _same_shape(a, b, "real and fake")
-    iterations, batch_size = _positive(iterations, "iterations"), _positive(batch_size, "batch")
+    a, b = as_sequences(real, "real", min_rows=2), as_sequences(fake, "fake", min_rows=2)
+    same_shape(a, b, "real and fake")
+    iterations, batch_size = positive(iterations, "iterations"), positive(batch_size, "batch")
     generator = torch.Generator().manual_seed(int(seed))
     n = min(len(a), len(b))
     # balanced classes keep 0.5 the chance level of the accuracy
@@ -300,16 +119,16 @@ def discriminative_score(
         parts.append((x[order[:cut]], x[order[cut:]]))
     (train_real, test_real), (train_fake, test_fake) = parts
 
-    net = _network(a.shape[2], _hidden(hidden, a.shape[2]), False, generator, device)
-    optimiser = _adam(net)
+    net = network(a.shape[2], hidden_units(hidden, a.shape[2]), False, generator, device)
+    optimiser = adam(net)
     # one tensor of both training parts lets each step run a single forward pass
-    train = _tensor(np.concatenate([train_real, train_fake]), device)
+    train = tensor(np.concatenate([train_real, train_fake]), device)
     size = min(batch_size, cut)
     labels = torch.cat([torch.ones(size, 1), torch.zeros(size, 1)]).to(device)
     loss_fn = nn.BCEWithLogitsLoss()
     net.train()
     for _ in range(iterations):
-        rows = torch.cat([_batch(cut, size, generator), cut + _batch(cut, size, generator)])
+        rows = torch.cat([batch(cut, size, generator), cut + batch(cut, size, generator)])
         logits = net(train[rows.to(device)])
         # mean loss of each class, summed, as the reference weighs them
         loss = loss_fn(logits[:size], labels[:size]) + loss_fn(logits[size:], labels[size:])
@@ -318,8 +137,8 @@ def discriminative_score(
         optimiser.step()
 
     # logit > 0 is sigmoid > 0.5, the reference's threshold
-    hits = int((_outputs(net, _tensor(test_real, device)) > 0).sum())
-    hits += int((_outputs(net, _tensor(test_fake, device)) <= 0).sum())
+    hits = int((outputs(net, tensor(test_real, device)) > 0).sum())
+    hits += int((outputs(net, tensor(test_fake, device)) <= 0).sum())
     accuracy = hits / (len(test_real) + len(test_fake))
     return float(abs(accuracy - 0.5))
 
@@ -369,23 +188,23 @@ def predictive_score(
         The mean absolute error over every test sequence and predicted step, in ``[0, 1]``
         for targets in ``[0, 1]``.
     """
-    a, b = _sequences(train, "train"), _sequences(test, "test")
-    _same_shape(a, b, "train and test", steps=False)
-    iterations, batch_size = _positive(iterations, "iterations"), _positive(batch_size, "batch")
+    a, b = as_sequences(train, "train"), as_sequences(test, "test")
+    same_shape(a, b, "train and test", steps=False)
+    iterations, batch_size = positive(iterations, "iterations"), positive(batch_size, "batch")
     generator = torch.Generator().manual_seed(int(seed))
-    inputs, targets = (_tensor(x, device) for x in _inputs_targets(a))
-    net = _network(inputs.shape[2], _hidden(hidden, a.shape[2]), True, generator, device)
-    optimiser = _adam(net)
+    inputs, targets = (tensor(x, device) for x in _inputs_targets(a))
+    net = network(inputs.shape[2], hidden_units(hidden, a.shape[2]), True, generator, device)
+    optimiser = adam(net)
     net.train()
     for _ in range(iterations):
-        rows = _batch(len(a), batch_size, generator).to(device)
+        rows = batch(len(a), batch_size, generator).to(device)
         loss = (torch.sigmoid(net(inputs[rows])) - targets[rows]).abs().mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
 
     test_inputs, test_targets = _inputs_targets(b)
-    predicted = torch.sigmoid(_outputs(net, _tensor(test_inputs, device)))
+    predicted = torch.sigmoid(outputs(net, tensor(test_inputs, device)))
     return float(np.abs(predicted.cpu().double().numpy() - test_targets).mean())
 
 
@@ -447,10 +266,10 @@ def sequence_scores(
         GanforgeError: an unknown metric name, bad shapes or a bad count.
     """
     names = _metric_names(metrics)
-    repeats = _positive(repeats, "repeats")
-    steps = {} if iterations is None else {"iterations": _positive(iterations, "iterations")}
-    a, b = _sequences(real, "real"), _sequences(fake, "fake")
-    _same_shape(a, b, "real and fake")
+    repeats = positive(repeats, "repeats")
+    steps = {} if iterations is None else {"iterations": positive(iterations, "iterations")}
+    a, b = as_sequences(real, "real"), as_sequences(fake, "fake")
+    same_shape(a, b, "real and fake")
     out: dict[str, float] = {}
     for name in names:
         if name == "acf":
@@ -469,3 +288,15 @@ def sequence_scores(
             float(values.std(ddof=1) / math.sqrt(repeats)) if repeats > 1 else math.nan
         )
     return out
+
+
+__all__ = [
+    "DEFAULT_REPEATS",
+    "METRICS",
+    "TRAIN_SHARE",
+    "acf_error",
+    "autocorrelation",
+    "discriminative_score",
+    "predictive_score",
+    "sequence_scores",
+]
