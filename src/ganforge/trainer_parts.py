@@ -1,18 +1,19 @@
 """The trainer's parts that surround its two steps: the settings check, the wrappers
-(DDP), the classes of conditional runs, the dry run, and the state that a checkpoint
-holds. :class:`ganforge.trainer.Trainer` builds on :class:`TrainerParts`."""
+(DDP), the classes of conditional runs, the dry run, the read of an update's statistics
+with the non-finite policy, and the state that a checkpoint holds. :class:`ganforge.trainer.Trainer` builds on :class:`TrainerParts`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 from torch import Tensor, nn
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.losses import realness
 from ganforge.noise import restore_rng
-from ganforge.updates import PRECISIONS, frozen, match_layout
+from ganforge.updates import PRECISIONS, clear_grads, frozen, match_layout
 
 
 def check_settings(
@@ -54,6 +55,10 @@ class TrainerParts:
     generator: nn.Module
     discriminator: nn.Module
     _wrapped: tuple[nn.Module, nn.Module] | None
+    precision: str
+    on_nonfinite: str
+    num_skipped: int
+    num_steps: int
 
     def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
         """Trains each network through ``wrapper(network)``, e.g. DistributedDataParallel.
@@ -75,6 +80,52 @@ class TrainerParts:
     def _d_train(self) -> nn.Module:
         """What the discriminator learns through: its wrapper, or itself."""
         return self._wrapped[1] if self._wrapped is not None else self.discriminator
+
+    def _no_sync(self) -> AbstractContextManager:
+        """Gradients of the discriminator accumulate locally until the next backward pass
+        outside this context (no all-reduce when training across processes)."""
+        no_sync = getattr(self._d_train, "no_sync", None)
+        return no_sync() if no_sync is not None else nullcontext()
+
+    def _autocast(self) -> AbstractContextManager:
+        """Mixed-precision autocast for forward passes, or nothing in fp32."""
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return nullcontext()
+        return torch.autocast(self.noise.device.type, dtype=dtype)
+
+    def _read(
+        self,
+        network: str,
+        params: list[Tensor],
+        stats: dict[str, Tensor],
+        num_losses: int,
+    ) -> tuple[dict[str, float], bool]:
+        """An update's statistics as floats, and whether the update may go ahead.
+
+        ``stats`` are fp32 scalars: first the ``num_losses`` losses, then the gradient
+        norm, then statistics that are only shown (the norm is listed last in the result).
+        The update may go ahead when the losses and the gradient norm are finite: one
+        fused flag, from one stack of all values.
+        With fp16 the gradient scaler owns the gradients' check (an overflow there is
+        routine and only lowers the scale), so only the losses are checked. If one is not
+        finite: raises :class:`NonFiniteError`, or with ``on_nonfinite="skip"`` clears the
+        gradients of ``params``, counts the skip and returns False.
+        """
+        values = torch.stack(list(stats.values()))
+        checked = num_losses + (self.precision != "fp16")
+        finite = torch.isfinite(values[:checked]).all()
+        read = dict(zip(stats, values.tolist(), strict=True))
+        norm = list(stats)[num_losses]
+        read[norm] = read.pop(norm)  # last, where it always was in the logs
+        if finite.item():
+            return read, True
+        if self.on_nonfinite == "stop":
+            losses = {k: read[k] for k in list(stats)[:num_losses]}
+            raise NonFiniteError(network, self.num_steps + 1, losses)
+        clear_grads(params)
+        self.num_skipped += 1
+        return read, False
 
     @property
     def conditional(self) -> bool:
