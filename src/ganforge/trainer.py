@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import Tensor, nn
@@ -171,7 +171,7 @@ class Trainer(TrainerParts):
         ``fake``, when given, is generator output made (with its graph) from fresh noise
         by the caller: steps 1 and 2 already done; ``labels`` are then its classes.
         """
-        with self._unrolled(), self._freeze_d:
+        with self._unrolled() if self.unrolled_steps else nullcontext(), self._freeze_d:
             if fake is None:
                 z, labels = self.draw(batch_size)  # 1. sample random noise
                 with self._autocast():

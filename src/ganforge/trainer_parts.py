@@ -1,9 +1,11 @@
 """The trainer's parts that surround its two steps: the settings check, the wrappers
 (DDP), the classes of conditional runs, the dry run, the read of an update's statistics
-with the non-finite policy, and the state that a checkpoint holds. :class:`ganforge.trainer.Trainer` builds on :class:`TrainerParts`."""
+with the non-finite policy, and the state that a checkpoint holds.
+:class:`ganforge.trainer.Trainer` builds on :class:`TrainerParts`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
@@ -105,20 +107,20 @@ class TrainerParts:
 
         ``stats`` are fp32 scalars: first the ``num_losses`` losses, then the gradient
         norm, then statistics that are only shown (the norm is listed last in the result).
-        The update may go ahead when the losses and the gradient norm are finite: one
-        fused flag, from one stack of all values.
-        With fp16 the gradient scaler owns the gradients' check (an overflow there is
-        routine and only lowers the scale), so only the losses are checked. If one is not
-        finite: raises :class:`NonFiniteError`, or with ``on_nonfinite="skip"`` clears the
-        gradients of ``params``, counts the skip and returns False.
+        All are read in one transfer; the update may go ahead when the losses and the
+        gradient norm among them are finite, which is decided on the values read, so the
+        check adds no operation on the device. With fp16 the gradient scaler owns the
+        gradients' check (an overflow there is routine and only lowers the scale), so only
+        the losses are checked. If one is not finite: raises :class:`NonFiniteError`, or
+        with ``on_nonfinite="skip"`` clears the gradients of ``params``, counts the skip
+        and returns False.
         """
-        values = torch.stack(list(stats.values()))
+        floats = torch.stack(list(stats.values())).tolist()
         checked = num_losses + (self.precision != "fp16")
-        finite = torch.isfinite(values[:checked]).all()
-        read = dict(zip(stats, values.tolist(), strict=True))
+        read = dict(zip(stats, floats, strict=True))
         norm = list(stats)[num_losses]
         read[norm] = read.pop(norm)  # last, where it always was in the logs
-        if finite.item():
+        if all(map(math.isfinite, floats[:checked])):
             return read, True
         if self.on_nonfinite == "stop":
             losses = {k: read[k] for k in list(stats)[:num_losses]}
