@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from ganforge.ema import EMA
 from ganforge.errors import GanforgeError
+from ganforge.graphs import StepGraphs
 from ganforge.losses import Loss, realness
 from ganforge.losses import label_smoothing as smoothed
 from ganforge.noise import Noise
@@ -80,6 +81,9 @@ class Trainer(TrainerParts):
             first-order form: no gradient flows through the k updates themselves.
         seed: seed of the trainer's own random draws (gradient-penalty mixing weights,
             augmentation, instance noise).
+        cuda_graph: on CUDA, replay :meth:`step` from captured CUDA graphs (see
+            :mod:`ganforge.graphs`); where it cannot be captured, the step runs eagerly
+            with a one-line note on the ``ganforge`` logger.
     """
 
     def __init__(
@@ -108,6 +112,7 @@ class Trainer(TrainerParts):
         d_l2: float = 0.0,
         unrolled_steps: int = 0,
         seed: int = 0,
+        cuda_graph: bool = False,
     ) -> None:
         check_settings(n_critic, g_steps, r1_every, d_l2, unrolled_steps, g_topk, precision,
                        on_nonfinite, noise.device)  # fmt: skip
@@ -147,6 +152,12 @@ class Trainer(TrainerParts):
         # each network's parameter and buffer lists, gathered once rather than every step
         self._freeze_g, self._freeze_d = Frozen(generator), Frozen(discriminator)
         self._zero = torch.zeros((), device=noise.device)  # the penalty when there is none
+        # device mode, while a step is captured: each update's statistics and finite flag
+        # (see _read), the chained non-finite flag, and the flag that drops the update
+        self._records: list | None = None
+        self._bad: Tensor | None = None
+        self._found_inf: Tensor | None = None
+        self._graphs = StepGraphs(self) if cuda_graph else None
 
     def draw(self, n: int) -> tuple[Tensor, Tensor | None]:
         """``n`` latents and, when conditional, their classes, from the noise's stream."""
@@ -192,7 +203,8 @@ class Trainer(TrainerParts):
             }
             read, admitted = self._read("generator", self._freeze_g.params, stats, 1)
             if admitted:
-                optimizer_step(self.g_optimizer, self.g_scaler)  # 6. change only G's weights
+                # 6. change only G's weights
+                optimizer_step(self.g_optimizer, self.g_scaler, self._found_inf)
         return read
 
     def discriminator_step(
@@ -245,7 +257,7 @@ class Trainer(TrainerParts):
         }
         read, admitted = self._read("discriminator", self._freeze_d.params, stats, 2)
         if admitted:
-            optimizer_step(self.d_optimizer, self.d_scaler)
+            optimizer_step(self.d_optimizer, self.d_scaler, self._found_inf)
             if self.loss.clip_value is not None:
                 clip_weights(self.discriminator, self.loss.clip_value)
         self.num_d_updates += 1
@@ -364,6 +376,16 @@ class Trainer(TrainerParts):
         ``labels``, in the same form. Returns the discriminator statistics averaged over its
         updates and the last generator loss.
         """
+        if self._graphs is not None:
+            return self._graphs.step(real, labels)
+        return self._step(real, labels)
+
+    def _step(
+        self,
+        real: Tensor | Sequence[Tensor],
+        labels: Tensor | Sequence[Tensor] | None = None,
+    ) -> dict[str, float]:
+        """:meth:`step`, eagerly (or as it is captured, in device mode)."""
         batches = [real] * self.n_critic if isinstance(real, Tensor) else list(real)
         if len(batches) != self.n_critic:
             raise GanforgeError(

@@ -61,6 +61,9 @@ class TrainerParts:
     on_nonfinite: str
     num_skipped: int
     num_steps: int
+    _records: list | None
+    _bad: Tensor | None
+    _found_inf: Tensor | None
 
     def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
         """Trains each network through ``wrapper(network)``, e.g. DistributedDataParallel.
@@ -115,8 +118,10 @@ class TrainerParts:
         with ``on_nonfinite="skip"`` clears the gradients of ``params``, counts the skip
         and returns False.
         """
-        floats = torch.stack(list(stats.values())).tolist()
         checked = num_losses + (self.precision != "fp16")
+        if self._records is not None:
+            return self._defer(network, stats, num_losses, checked)
+        floats = torch.stack(list(stats.values())).tolist()
         read = dict(zip(stats, floats, strict=True))
         norm = list(stats)[num_losses]
         read[norm] = read.pop(norm)  # last, where it always was in the logs
@@ -128,6 +133,24 @@ class TrainerParts:
         clear_grads(params)
         self.num_skipped += 1
         return read, False
+
+    def _defer(
+        self, network: str, stats: dict[str, Tensor], num_losses: int, checked: int
+    ) -> tuple[dict[str, float], bool]:
+        """:meth:`_read` in device mode (while a step is captured): nothing is read. The
+        statistics and a finite flag are recorded for the read after the replay, and the
+        update goes ahead with a flag (``_found_inf``) that drops it in the kernel when a
+        value is not finite; under ``"stop"`` the flag stays up for every later update of
+        the step, which the eager step would never have reached."""
+        values = torch.stack(list(stats.values()))
+        ok = torch.isfinite(values[:checked]).all()
+        bad = ~ok
+        if self.on_nonfinite == "stop":
+            bad = bad if self._bad is None else bad | self._bad
+            self._bad = bad
+        self._found_inf = bad.float()
+        self._records.append((network, list(stats), num_losses, values, ok.float()))
+        return {}, True
 
     @property
     def conditional(self) -> bool:
@@ -215,3 +238,5 @@ class TrainerParts:
         self.g_topk = float(state.get("g_topk", self.g_topk))
         self.num_steps = int(state["num_steps"])
         self.num_d_updates = int(state["num_d_updates"])
+        if getattr(self, "_graphs", None) is not None:
+            self._graphs.reset()  # the optimizer state is new memory: capture again

@@ -124,12 +124,22 @@ def match_layout(optimizer: torch.optim.Optimizer) -> None:
                     optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
-    """One optimizer step; with fp16, through the scaler (which skips overflowed steps)."""
+def optimizer_step(
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    found_inf: Tensor | None = None,
+) -> None:
+    """One optimizer step; with fp16, through the scaler (which skips overflowed steps).
+
+    ``found_inf``: a device flag that drops the step (see :func:`fused_adam_step`, which
+    then must apply).
+    """
     if scaler.is_enabled():
         scaler.step(optimizer)
         scaler.update()
-    elif not fused_adam_step(optimizer):
+    elif not fused_adam_step(optimizer, found_inf):
+        if found_inf is not None:
+            raise RuntimeError("a step dropped on the device needs a fused Adam or AdamW")
         optimizer.step()
 
 
