@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The CUDA paths in one pass of under ten minutes on one GPU: the step benchmark on CUDA,
-# `ganforge train` in each precision, `--compile`, and the test suite (with CUDA visible,
-# so its CUDA tests run). Logs go to $CUDA_CHECK_OUT (default
-# ./cuda-check); a failing test is named in tests.log as soon as it fails.
+# The CUDA paths in one pass on one GPU, the CUDA graphs first: their tests, the captured
+# step against the eager one (benchmarks/graph_check.py), the step benchmark on CUDA
+# without and with --cuda-graph, then `ganforge train` in each precision, `--compile`,
+# and the test suite (with CUDA visible, so its CUDA tests run). A summary table comes
+# last. Logs go to $CUDA_CHECK_OUT (default ./cuda-check); a failing test is named in its
+# log as soon as it fails.
 #
 #   bash benchmarks/cuda_check.sh
 set -u -o pipefail
@@ -17,10 +19,24 @@ python3 -c "import torch, sys; assert torch.cuda.is_available(), 'no CUDA GPU vi
 print(sys.version.split()[0], torch.__version__, torch.cuda.get_device_name())" \
     2>&1 | tee "$out/machine.log" || exit 1
 
-echo "== step speed on CUDA"
+echo "== CUDA graph tests"
+OMP_NUM_THREADS=1 timeout 150 python3 -m pytest -v --tb=short -p no:cacheprovider \
+    tests/test_graphs.py >"$out/graph_tests.log" 2>&1
+graph_tests=$?
+grep -E "(PASSED|FAILED|ERROR|SKIPPED)" "$out/graph_tests.log" | grep -i "cuda\|captured\|graph" | head -12
+tail -1 "$out/graph_tests.log"
+
+echo "== captured step against the eager step"
+timeout 150 python3 benchmarks/graph_check.py --steps 30 >"$out/graph_check.log" 2>&1
+graph_check=$?
+tail -8 "$out/graph_check.log"
+
+echo "== step speed on CUDA, eager and --cuda-graph"
 timeout 120 python3 benchmarks/step_speed.py --device cuda --rounds 5 --steps 40 \
     >"$out/step_speed.log" 2>&1
-tail -9 "$out/step_speed.log"
+timeout 120 python3 benchmarks/step_speed.py --device cuda --rounds 5 --steps 40 --cuda-graph \
+    >"$out/step_speed_graph.log" 2>&1
+tail -9 "$out/step_speed_graph.log"
 
 echo "== ganforge train mnist --device cuda, 1,500 steps, each precision"
 for precision in fp32 bf16 fp16; do
@@ -30,6 +46,10 @@ for precision in fp32 bf16 fp16; do
         >>"$out/cli.log" 2>&1
     echo "$precision: exit $?, $(seconds "$start") s"
 done | tee -a "$out/cli.log"
+start=$(date +%s.%N)
+timeout 90 ganforge train mnist --device cuda --cuda-graph --steps 1500 --sample-every 0 \
+    --eval-every 0 --quiet --out "$out/mnist-graph" >>"$out/cli.log" 2>&1
+echo "fp32 --cuda-graph: exit $?, $(seconds "$start") s" | tee -a "$out/cli.log"
 
 echo "== --compile"
 start=$(date +%s.%N)
@@ -46,3 +66,13 @@ echo "pytest exit $?"
 grep -E "^(FAILED|ERROR)|(FAILED|ERROR) tests/" "$out/tests.log" | sort -u | head -20
 tail -1 "$out/tests.log"
 
+echo
+echo "== summary"
+echo "| check | result |"
+echo "|---|---|"
+echo "| tests/test_graphs.py | exit $graph_tests: $(tail -1 "$out/graph_tests.log" | tr -d '=|') |"
+echo "| graph_check.py | exit $graph_check (table above and in $out/graph_check.log) |"
+for log in step_speed step_speed_graph; do
+    row=$(grep -E "^\| (plain|ganforge) \|" "$out/$log.log" | tail -1)
+    echo "| $log: ganforge vs plain | ${row:-no result, see $out/$log.log} |"
+done
