@@ -227,7 +227,9 @@ class Trainer(TrainerParts):
             with self._freeze_g, torch.no_grad(), self._autocast():
                 z, fake_labels = self.draw(real.shape[0])
                 fake = self.generate(self.generator, z, fake_labels)
-        fake = fake.detach().to(real.dtype)
+        fake = fake.detach()
+        if fake.dtype != real.dtype:  # (a same-type .to() is still a dispatched call)
+            fake = fake.to(real.dtype)
         self._last_real, self._last_labels = real, real_labels
         use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
         if use_r1:
@@ -241,14 +243,15 @@ class Trainer(TrainerParts):
                 self._r1(real, real_logits, use_r1) + gp + weight_l2(self.discriminator, self.d_l2)
             )
             self.d_scaler.scale(d_loss + penalty).backward()
-        else:
+            d_loss, penalty = d_loss.detach(), penalty.detach()
+            real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+        else:  # all four come detached
             d_loss, penalty, real_logits, fake_logits = self._halves(
                 real, fake, real_labels, fake_labels, use_r1
             )
-        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
         stats = {
-            "d_loss": d_loss.detach(),
-            "penalty": penalty.detach(),
+            "d_loss": d_loss,
+            "penalty": penalty,
             "d_grad_norm": grad_norm(self._freeze_d.params, self.d_scaler),
             "d_real": real_logits.mean(),
             "d_fake": fake_logits.mean(),
@@ -272,7 +275,7 @@ class Trainer(TrainerParts):
         use_r1: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Backpropagates a separable loss's real half, then its generated half; returns
-        the loss, the penalty and both batches' logits.
+        the loss, the penalty and both batches' logits, all detached.
 
         Backpropagating the real half first frees its graph before the generated batch is
         judged, so one graph of the discriminator is alive at a time. Each half's gradient
@@ -352,7 +355,8 @@ class Trainer(TrainerParts):
             x = x + self.instance_noise * noise
         d = self._d_train if train else self.discriminator
         with self._autocast():
-            return realness(self.judge(d, x, y)).float()
+            logits = realness(self.judge(d, x, y))
+        return logits if logits.dtype == torch.float32 else logits.float()
 
     def _score(
         self, real: Tensor, fake: Tensor, real_y: Tensor | None, fake_y: Tensor | None

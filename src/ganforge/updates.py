@@ -210,7 +210,8 @@ def grad_norm(params: nn.Module | Sequence[Tensor], scaler: torch.amp.GradScaler
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros((), device=params[0].device)
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+    norms = torch.stack(torch._foreach_norm(grads))
+    norm = torch.linalg.vector_norm(norms if norms.dtype == torch.float32 else norms.float())
     return norm / scaler.get_scale() if scaler.is_enabled() else norm
 
 
