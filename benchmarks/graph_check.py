@@ -34,6 +34,7 @@ SETTINGS = {
     "  + reuse_fake": {"reuse_fake": True},
     "  + lazy R1 (gamma 1, every 4)": {"r1_gamma": 1.0, "r1_every": 4},
     "  + n_critic 2, hinge": {"n_critic": 2, "loss": "hinge"},
+    "  + bf16 autocast": {"precision": "bf16"},
     "  + NaN batch, skip": {"on_nonfinite": "skip"},
 }
 

@@ -108,6 +108,10 @@ class StepGraphs:
             return stats
         key = self._key(batches)
         if key not in self.graphs:
+            self.off = obstacle(tr)  # again: e.g. wrap() for DDP comes after the trainer
+            if self.off:
+                log.warning("cuda_graph: %s; the step runs eagerly", self.off)
+                return tr._step(real, labels)
             if len(self.graphs) >= MAX_GRAPHS:
                 return self._eager(real, labels, "too many distinct steps to capture")
             try:

@@ -93,11 +93,14 @@ class TrainerParts:
         return no_sync() if no_sync is not None else nullcontext()
 
     def _autocast(self) -> AbstractContextManager:
-        """Mixed-precision autocast for forward passes, or nothing in fp32."""
+        """Mixed-precision autocast for forward passes, or nothing in fp32. While a step
+        is captured, without autocast's cache of cast weights, which a CUDA graph must not
+        keep (PyTorch's documentation on graphs and autocast); the values are the same."""
         dtype = PRECISIONS[self.precision]
         if dtype is None:
             return nullcontext()
-        return torch.autocast(self.noise.device.type, dtype=dtype)
+        cache = self._records is None
+        return torch.autocast(self.noise.device.type, dtype=dtype, cache_enabled=cache)
 
     def _read(
         self,
