@@ -1,7 +1,8 @@
 """Speed and memory of one training step: ganforge's Trainer against a plain PyTorch loop.
 
     python benchmarks/step_speed.py [--rounds 15] [--steps 10] [--memory-runs 5]
-                                    [--device cpu] [--compile] [--one-process] [--tiny]
+                                    [--device cpu] [--compile] [--cuda-graph] [--one-process]
+                                    [--tiny]
 
 The plain loop is written the way the well-known DCGAN example writes it: one optimizer
 per network (Adam 2e-4, betas (0.5, 0.999)), the discriminator step scores the real batch
@@ -146,7 +147,7 @@ def plain_loop(device: torch.device, lean: bool = False) -> Callable[[torch.Tens
 
 
 def ganforge_step(
-    device: torch.device, variant: str, compile_: bool
+    device: torch.device, variant: str, compile_: bool, cuda_graph: bool = False
 ) -> Callable[[torch.Tensor], None]:
     """One ``Trainer.step`` as the library sets it up for pictures."""
     channels_last = variant != "ganforge-contiguous"
@@ -166,6 +167,7 @@ def ganforge_step(
         d_optimizer=torch.optim.Adam(net_d.parameters(), 2e-4, (0.5, 0.999), fused=fused),
         precision=variant.removeprefix("ganforge-") if variant in MIXED else "fp32",
         reuse_fake=True,
+        cuda_graph=cuda_graph,
     )
     layout = torch.channels_last if channels_last else torch.contiguous_format
 
@@ -175,11 +177,13 @@ def ganforge_step(
     return step
 
 
-def make(variant: str, device: torch.device, compile_: bool) -> Callable[[torch.Tensor], None]:
+def make(
+    variant: str, device: torch.device, compile_: bool, cuda_graph: bool = False
+) -> Callable[[torch.Tensor], None]:
     """The step function of a variant."""
     if variant.startswith("plain"):
         return plain_loop(device, lean=variant == "plain-lean")
-    return ganforge_step(device, variant, compile_)
+    return ganforge_step(device, variant, compile_, cuda_graph)
 
 
 def real_batch(device: torch.device) -> torch.Tensor:
@@ -197,16 +201,17 @@ def peak_memory(variant: str, device: torch.device, compile_: bool) -> float:
 
 
 def peak_growth(
-    step: Callable[[torch.Tensor], None], real: torch.Tensor, device: torch.device
+    step: Callable[[torch.Tensor], None], real: torch.Tensor, device: torch.device, steps: int = 3
 ) -> float:
-    """How far three steps raise the memory in use above what it was before them, in MiB."""
+    """How far ``steps`` steps raise the memory in use above what it was before them, in
+    MiB."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
         base = _status_kib("VmRSS") * 1024
         Path("/proc/self/clear_refs").write_text("5")  # peak resident size := current size
-    for _ in range(3):
+    for _ in range(steps):
         step(real)
     sync(device)
     if device.type == "cuda":
@@ -250,6 +255,7 @@ def timed(
 def child(args: argparse.Namespace, role: str, variant: str) -> list[str]:
     """The command line of a child process of this benchmark, with the run's settings."""
     cmd = [sys.executable, __file__, role, variant, "--device", args.device]
+    cmd += ["--cuda-graph"] * args.cuda_graph
     return cmd + ["--compile"] * args.compile + ["--tiny"] * args.tiny
 
 
@@ -291,12 +297,14 @@ class InProcess:
 
     def __init__(self, variants: tuple[str, ...], args: argparse.Namespace) -> None:
         self.device = torch.device(args.device)
-        self.steps = {v: make(v, self.device, args.compile) for v in variants}
+        self.steps = {v: make(v, self.device, args.compile, args.cuda_graph) for v in variants}
         self.real = real_batch(self.device)
         self.memory: dict[str, float] = {}  # on CUDA: each variant's first steps' peak
-        for v, step in self.steps.items():  # warm-up (and compilation)
+        for v, step in self.steps.items():  # warm-up (and compilation, or capture)
             if self.device.type == "cuda":
-                self.memory[v] = peak_growth(step, self.real, self.device)
+                # with graphs: three eager warm-up steps, the capture, two replays
+                n = 6 if args.cuda_graph else 3
+                self.memory[v] = peak_growth(step, self.real, self.device, n)
             else:
                 for _ in range(2):
                     step(self.real)
@@ -315,6 +323,9 @@ def main() -> None:
     parser.add_argument("--memory-runs", type=int, default=5, help="fresh processes per variant")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="torch.compile ganforge's step")
+    parser.add_argument(
+        "--cuda-graph", action="store_true", help="ganforge's step as CUDA graphs (CUDA only)"
+    )
     parser.add_argument(
         "--one-process", action="store_true", help="time all variants in this process"
     )
@@ -388,7 +399,8 @@ def main() -> None:
             else f"peak memory the median of {args.memory_runs} fresh processes each"
         )
         + f"; device {device}"
-        f"{', ganforge compiled' if args.compile else ''}. "
+        f"{', ganforge compiled' if args.compile else ''}"
+        f"{', ganforge as CUDA graphs' if args.cuda_graph else ''}. "
         "fp32 unless the variant names bf16 or fp16."
     )
     record("Step speed: Trainer.step against the DCGAN-example loop", table, note)

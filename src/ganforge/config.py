@@ -109,6 +109,11 @@ class TrainConfig:
         "compile the networks with torch.compile (D stays eager under R1 or the gradient "
         "penalty, whose double backward pass compiled modules do not support)",
     )
+    cuda_graph: bool = _opt(
+        False,
+        "on CUDA, replay each training step from captured CUDA graphs (fused Adam); where a "
+        "step cannot be captured it runs eagerly, with a note",
+    )
     label_smoothing: float = _opt(
         0.0, "one-sided label smoothing: D's target for real data is 1 - this (0 = off)"
     )

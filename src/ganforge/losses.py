@@ -7,6 +7,7 @@ arguments and returns a scalar mean over the batch. ``s`` below is softplus, so 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -18,7 +19,15 @@ from ganforge.errors import GanforgeError
 
 def _bce_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
     # -log D(x) - log(1 - D(G(z))) = s(-r) + s(f)
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
+    return _bce_real(real) + _bce_fake(fake)
+
+
+def _bce_real(real: Tensor) -> Tensor:
+    return F.softplus(-real).mean()  # s(-r)
+
+
+def _bce_fake(fake: Tensor) -> Tensor:
+    return F.softplus(fake).mean()  # s(f)
 
 
 def _minimax_g_loss(*, fake: Tensor) -> Tensor:
@@ -36,6 +45,15 @@ def _wasserstein_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
     return fake.mean() - real.mean()
 
 
+def _wasserstein_real(real: Tensor) -> Tensor:
+    # -mean(r); -r + f is exactly f - r in floating point, so the halves add up bitwise
+    return -real.mean()
+
+
+def _critic_fake(fake: Tensor) -> Tensor:
+    return fake.mean()  # mean(f)
+
+
 def _critic_g_loss(*, fake: Tensor) -> Tensor:
     # -mean(f), shared by wasserstein, wgan-gp and hinge
     return -fake.mean()
@@ -43,12 +61,28 @@ def _critic_g_loss(*, fake: Tensor) -> Tensor:
 
 def _hinge_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
     # relu(1 - r) + relu(1 + f)
-    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    return _hinge_real(real) + _hinge_fake(fake)
+
+
+def _hinge_real(real: Tensor) -> Tensor:
+    return F.relu(1 - real).mean()  # relu(1 - r)
+
+
+def _hinge_fake(fake: Tensor) -> Tensor:
+    return F.relu(1 + fake).mean()  # relu(1 + f)
 
 
 def _least_squares_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
     # ½(r - 1)² + ½f²
-    return 0.5 * (real - 1).square().mean() + 0.5 * fake.square().mean()
+    return _least_squares_real(real) + _least_squares_fake(fake)
+
+
+def _least_squares_real(real: Tensor, target: float = 1.0) -> Tensor:
+    return 0.5 * (real - target).square().mean()  # ½(r - 1)²
+
+
+def _least_squares_fake(fake: Tensor) -> Tensor:
+    return 0.5 * fake.square().mean()  # ½f²
 
 
 def _least_squares_g_loss(*, fake: Tensor) -> Tensor:
@@ -69,6 +103,9 @@ class Loss:
         separable: ``d_loss`` is a term of the real logits plus a term of the fake logits,
             so the trainer may backpropagate the two halves one after the other (one
             discriminator graph in memory at a time).
+        halves: the two terms of a separable ``d_loss``, ``(real_term(r), fake_term(f))``,
+            whose sum is ``d_loss(real=r, fake=f)`` bitwise; without them the trainer
+            computes each half as ``d_loss`` with zeros for the other logits.
     """
 
     name: str
@@ -77,17 +114,43 @@ class Loss:
     clip_value: float | None = None
     gp_weight: float = 0.0
     separable: bool = False
+    halves: tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]] | None = None
 
+
+_BCE = (_bce_real, _bce_fake)
+_CRITIC = (_wasserstein_real, _critic_fake)
+_LS = (_least_squares_real, _least_squares_fake)
 
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
-        Loss("minimax", _bce_d_loss, _minimax_g_loss, separable=True),
-        Loss("nonsaturating", _bce_d_loss, _nonsaturating_g_loss, separable=True),
-        Loss("wasserstein", _wasserstein_d_loss, _critic_g_loss, clip_value=0.01, separable=True),
-        Loss("wgan-gp", _wasserstein_d_loss, _critic_g_loss, gp_weight=10.0, separable=True),
-        Loss("hinge", _hinge_d_loss, _critic_g_loss, separable=True),
-        Loss("least-squares", _least_squares_d_loss, _least_squares_g_loss, separable=True),
+        Loss("minimax", _bce_d_loss, _minimax_g_loss, separable=True, halves=_BCE),
+        Loss("nonsaturating", _bce_d_loss, _nonsaturating_g_loss, separable=True, halves=_BCE),
+        Loss(
+            "wasserstein", _wasserstein_d_loss, _critic_g_loss, 0.01, separable=True, halves=_CRITIC
+        ),
+        Loss(
+            "wgan-gp",
+            _wasserstein_d_loss,
+            _critic_g_loss,
+            gp_weight=10.0,
+            separable=True,
+            halves=_CRITIC,
+        ),
+        Loss(
+            "hinge",
+            _hinge_d_loss,
+            _critic_g_loss,
+            separable=True,
+            halves=(_hinge_real, _hinge_fake),
+        ),
+        Loss(
+            "least-squares",
+            _least_squares_d_loss,
+            _least_squares_g_loss,
+            separable=True,
+            halves=_LS,
+        ),
     )
 }
 
@@ -117,16 +180,21 @@ def label_smoothing(loss: str | Loss, amount: float) -> Loss:
     target = 1.0 - amount
     if loss.name == "least-squares":
 
-        def d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
-            return 0.5 * (real - target).square().mean() + 0.5 * fake.square().mean()
+        def d_real(real: Tensor) -> Tensor:
+            return _least_squares_real(real, target)  # ½(r - (1 - a))²
 
     else:
 
-        def d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
-            bce_real = target * F.softplus(-real) + amount * F.softplus(real)
-            return bce_real.mean() + F.softplus(fake).mean()
+        def d_real(real: Tensor) -> Tensor:
+            # (1 - a)·s(-r) + a·s(r)
+            return (target * F.softplus(-real) + amount * F.softplus(real)).mean()
 
-    return replace(loss, d_loss=d_loss)
+    d_fake = loss.halves[1]
+
+    def d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
+        return d_real(real) + d_fake(fake)
+
+    return replace(loss, d_loss=d_loss, halves=(d_real, d_fake))
 
 
 def get_loss(name: str | Loss) -> Loss:
@@ -153,7 +221,7 @@ def g_loss(name: str, *, fake: Tensor) -> Tensor:
 
 def realness(logits: Tensor) -> Tensor:
     """Flattens a discriminator output of shape ``(N,)``, ``(N, 1)`` or ``(N, 1, 1, 1)``."""
-    if logits.dim() == 0 or logits[0].numel() != 1:
+    if logits.dim() == 0 or math.prod(logits.shape[1:]) != 1:  # shape only: no tensor op
         raise GanforgeError(
             f"the discriminator must return one realness logit per sample, shape (N,), (N, 1) "
             f"or (N, 1, 1, 1); it returned {tuple(logits.shape)}: end it with a single output"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import Tensor, nn
 
 from ganforge.ema import EMA
-from ganforge.errors import GanforgeError, NonFiniteError
+from ganforge.errors import GanforgeError
+from ganforge.graphs import StepGraphs
 from ganforge.losses import Loss, realness
 from ganforge.losses import label_smoothing as smoothed
 from ganforge.noise import Noise
@@ -17,6 +18,8 @@ from ganforge.penalties import clip_weights, gradient_penalty, r1_penalty, weigh
 from ganforge.trainer_parts import TrainerParts, check_settings
 from ganforge.updates import (
     PRECISIONS,
+    Frozen,
+    clear_grads,
     dcgan_adam,
     evaluating,
     frozen,
@@ -25,7 +28,6 @@ from ganforge.updates import (
     top_share,
     unrolled,
 )
-from ganforge.updates import detached_mean as _mean
 
 __all__ = ["PRECISIONS", "Trainer", "evaluating", "frozen"]
 
@@ -79,6 +81,9 @@ class Trainer(TrainerParts):
             first-order form: no gradient flows through the k updates themselves.
         seed: seed of the trainer's own random draws (gradient-penalty mixing weights,
             augmentation, instance noise).
+        cuda_graph: on CUDA, replay :meth:`step` from captured CUDA graphs (see
+            :mod:`ganforge.graphs`); where it cannot be captured, the step runs eagerly
+            with a one-line note on the ``ganforge`` logger.
     """
 
     def __init__(
@@ -107,6 +112,7 @@ class Trainer(TrainerParts):
         d_l2: float = 0.0,
         unrolled_steps: int = 0,
         seed: int = 0,
+        cuda_graph: bool = False,
     ) -> None:
         check_settings(n_critic, g_steps, r1_every, d_l2, unrolled_steps, g_topk, precision,
                        on_nonfinite, noise.device)  # fmt: skip
@@ -143,6 +149,15 @@ class Trainer(TrainerParts):
         # False after loading a state saved on another device type (see restore_rng)
         self.streams_continued = True
         self._wrapped: tuple[nn.Module, nn.Module] | None = None  # see wrap()
+        # each network's parameter and buffer lists, gathered once rather than every step
+        self._freeze_g, self._freeze_d = Frozen(generator), Frozen(discriminator)
+        self._zero = torch.zeros((), device=noise.device)  # the penalty when there is none
+        # device mode, while a step is captured: each update's statistics and finite flag
+        # (see _read), the chained non-finite flag, and the flag that drops the update
+        self._records: list | None = None
+        self._bad: Tensor | None = None
+        self._found_inf: Tensor | None = None
+        self._graphs = StepGraphs(self) if cuda_graph else None
 
     def draw(self, n: int) -> tuple[Tensor, Tensor | None]:
         """``n`` latents and, when conditional, their classes, from the noise's stream."""
@@ -167,7 +182,7 @@ class Trainer(TrainerParts):
         ``fake``, when given, is generator output made (with its graph) from fresh noise
         by the caller: steps 1 and 2 already done; ``labels`` are then its classes.
         """
-        with self._unrolled(), frozen(self.discriminator):
+        with self._unrolled() if self.unrolled_steps else nullcontext(), self._freeze_d:
             if fake is None:
                 z, labels = self.draw(batch_size)  # 1. sample random noise
                 with self._autocast():
@@ -177,19 +192,19 @@ class Trainer(TrainerParts):
                 fake_logits, self.g_topk
             )  # all, or under top-k the most real-looking
             g_loss = self.loss.g_loss(fake=judged)  # 4. loss from that classification
-            self.g_optimizer.zero_grad(set_to_none=True)
+            clear_grads(_params(self.g_optimizer))
             self.g_scaler.scale(g_loss).backward()  # 5. backpropagate through D and G
+            fake_logits = fake_logits.detach()
             stats = {
-                "g_loss": g_loss,
-                "d_fake": _mean(fake_logits),
-                "acc_fake": _mean(fake_logits < 0),
-                "g_grad_norm": grad_norm(self.generator, self.g_scaler),
+                "g_loss": g_loss.detach(),
+                "g_grad_norm": grad_norm(self._freeze_g.params, self.g_scaler),
+                "d_fake": fake_logits.mean(),
+                "acc_fake": (fake_logits < 0).float().mean(),
             }
-            read, admitted = self._read(
-                "generator", self.generator, stats, ("g_loss",), "g_grad_norm"
-            )
+            read, admitted = self._read("generator", self._freeze_g.params, stats, 1)
             if admitted:
-                optimizer_step(self.g_optimizer, self.g_scaler)  # 6. change only G's weights
+                # 6. change only G's weights
+                optimizer_step(self.g_optimizer, self.g_scaler, self._found_inf)
         return read
 
     def discriminator_step(
@@ -209,15 +224,17 @@ class Trainer(TrainerParts):
         """
         real_labels = self._real_labels(real_labels)
         if fake is None:
-            with frozen(self.generator), torch.no_grad(), self._autocast():
+            with self._freeze_g, torch.no_grad(), self._autocast():
                 z, fake_labels = self.draw(real.shape[0])
                 fake = self.generate(self.generator, z, fake_labels)
-        fake = fake.detach().to(real.dtype)
+        fake = fake.detach()
+        if fake.dtype != real.dtype:  # (a same-type .to() is still a dispatched call)
+            fake = fake.to(real.dtype)
         self._last_real, self._last_labels = real, real_labels
         use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
         if use_r1:
             real = real.detach().requires_grad_(True)
-        self.d_optimizer.zero_grad(set_to_none=True)
+        clear_grads(_params(self.d_optimizer))
         if self.joint_forward or not self.loss.separable:
             real_logits, fake_logits = self._score(real, fake, real_labels, fake_labels)
             d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
@@ -226,41 +243,70 @@ class Trainer(TrainerParts):
                 self._r1(real, real_logits, use_r1) + gp + weight_l2(self.discriminator, self.d_l2)
             )
             self.d_scaler.scale(d_loss + penalty).backward()
-        else:
-            # The loss is a sum of a real and a generated half: backpropagating the real half
-            # first frees its graph before the generated batch is judged, so one graph of
-            # the discriminator is alive at a time. Each half's gradient is exact; across
-            # processes, the sum of both halves is averaged once.
-            with self._no_sync():
-                real_logits = self._critic(real, train=True, y=real_labels)
-                zeros = torch.zeros_like(real_logits)
-                r1 = self._r1(real, real_logits, use_r1)
-                half = self.loss.d_loss(real=real_logits, fake=zeros) + r1
-                self.d_scaler.scale(half).backward()
-            fake_logits = self._critic(fake, train=True, y=fake_labels)
-            gp = self._gp(real, fake, real_labels) + weight_l2(self.discriminator, self.d_l2)
-            self.d_scaler.scale(self.loss.d_loss(real=zeros, fake=fake_logits) + gp).backward()
+            d_loss, penalty = d_loss.detach(), penalty.detach()
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-            d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
-            penalty = r1.detach() + gp.detach()
+        else:  # all four come detached
+            d_loss, penalty, real_logits, fake_logits = self._halves(
+                real, fake, real_labels, fake_labels, use_r1
+            )
         stats = {
             "d_loss": d_loss,
             "penalty": penalty,
-            "d_real": _mean(real_logits),
-            "d_fake": _mean(fake_logits),
-            "acc_real": _mean(real_logits > 0),
-            "acc_fake": _mean(fake_logits < 0),
-            "d_grad_norm": grad_norm(self.discriminator, self.d_scaler),
+            "d_grad_norm": grad_norm(self._freeze_d.params, self.d_scaler),
+            "d_real": real_logits.mean(),
+            "d_fake": fake_logits.mean(),
+            "acc_real": (real_logits > 0).float().mean(),
+            "acc_fake": (fake_logits < 0).float().mean(),
         }
-        read, admitted = self._read(
-            "discriminator", self.discriminator, stats, ("d_loss", "penalty"), "d_grad_norm"
-        )
+        read, admitted = self._read("discriminator", self._freeze_d.params, stats, 2)
         if admitted:
-            optimizer_step(self.d_optimizer, self.d_scaler)
+            optimizer_step(self.d_optimizer, self.d_scaler, self._found_inf)
             if self.loss.clip_value is not None:
                 clip_weights(self.discriminator, self.loss.clip_value)
         self.num_d_updates += 1
         return read
+
+    def _halves(
+        self,
+        real: Tensor,
+        fake: Tensor,
+        real_labels: Tensor | None,
+        fake_labels: Tensor | None,
+        use_r1: bool,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Backpropagates a separable loss's real half, then its generated half; returns
+        the loss, the penalty and both batches' logits, all detached.
+
+        Backpropagating the real half first frees its graph before the generated batch is
+        judged, so one graph of the discriminator is alive at a time. Each half's gradient
+        is exact; across processes, the sum of both halves is averaged once. Penalties
+        that are off add nothing (not even a zero, whose add would be one more operation).
+        """
+        if self.loss.halves is not None:
+            real_term, fake_term = self.loss.halves
+        else:  # a user's separable loss: each half is the loss with zeros for the other
+            real_term = lambda r: self.loss.d_loss(real=r, fake=torch.zeros_like(r))  # noqa: E731
+            fake_term = lambda f: self.loss.d_loss(real=torch.zeros_like(f), fake=f)  # noqa: E731
+        with self._no_sync():
+            real_logits = self._critic(real, train=True, y=real_labels)
+            d_real = real_term(real_logits)
+            r1 = self._r1(real, real_logits, True) if use_r1 else None
+            self.d_scaler.scale(d_real if r1 is None else d_real + r1).backward()
+        fake_logits = self._critic(fake, train=True, y=fake_labels)
+        d_fake = fake_term(fake_logits)
+        gp = self._gp(real, fake, real_labels) if self.loss.gp_weight else None
+        if self.d_l2:
+            l2 = weight_l2(self.discriminator, self.d_l2)
+            gp = l2 if gp is None else gp + l2
+        self.d_scaler.scale(d_fake if gp is None else d_fake + gp).backward()
+        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+        if self.loss.halves is not None:
+            d_loss = d_real.detach() + d_fake.detach()  # the loss, bitwise (see Loss.halves)
+        else:
+            d_loss = self.loss.d_loss(real=real_logits, fake=fake_logits)
+        terms = [t.detach() for t in (r1, gp) if t is not None]
+        penalty = terms[0] + terms[1] if len(terms) == 2 else terms[0] if terms else None
+        return d_loss, self._zero if penalty is None else penalty, real_logits, fake_logits
 
     def _r1(self, real: Tensor, real_logits: Tensor, use: bool) -> Tensor:
         """The (lazy) R1 penalty of this update, or 0."""
@@ -298,19 +344,6 @@ class Trainer(TrainerParts):
                 self.num_d_updates, self.num_skipped = counts
                 self._last_real, self._last_labels = real, labels
 
-    def _no_sync(self) -> AbstractContextManager:
-        """Gradients of the discriminator accumulate locally until the next backward pass
-        outside this context (no all-reduce when training across processes)."""
-        no_sync = getattr(self._d_train, "no_sync", None)
-        return no_sync() if no_sync is not None else nullcontext()
-
-    def _autocast(self) -> AbstractContextManager:
-        """Mixed-precision autocast for forward passes, or nothing in fp32."""
-        dtype = PRECISIONS[self.precision]
-        if dtype is None:
-            return nullcontext()
-        return torch.autocast(self.noise.device.type, dtype=dtype)
-
     def _critic(self, x: Tensor, train: bool = False, y: Tensor | None = None) -> Tensor:
         """The discriminator's fp32 realness logits of ``x`` (of classes ``y``) as it sees
         it: augmented, then with instance noise. ``train``: through the wrapper the
@@ -322,38 +355,8 @@ class Trainer(TrainerParts):
             x = x + self.instance_noise * noise
         d = self._d_train if train else self.discriminator
         with self._autocast():
-            return realness(self.judge(d, x, y)).float()
-
-    def _read(
-        self,
-        network: str,
-        module: nn.Module,
-        stats: dict[str, Tensor],
-        losses: tuple[str, ...],
-        grad_norm: str,
-    ) -> tuple[dict[str, float], bool]:
-        """An update's statistics as floats, and whether the update may go ahead: one read
-        of the device for both.
-
-        The update may go ahead when the ``losses`` and the gradient norm named among
-        ``stats`` are finite. With fp16 the gradient scaler owns the gradients' check (an
-        overflow there is routine and only lowers the scale), so only the losses are
-        checked. If one is not finite: raises :class:`NonFiniteError`, or with
-        ``on_nonfinite="skip"`` clears ``module``'s gradients, counts the skip and returns
-        False.
-        """
-        values = {k: t.detach().float().reshape(()) for k, t in stats.items()}
-        checked = [*losses] + ([] if self.precision == "fp16" else [grad_norm])
-        finite = torch.isfinite(torch.stack([values[k] for k in checked])).all().float()
-        *floats, ok = torch.stack([*values.values(), finite]).tolist()
-        read = dict(zip(stats, floats, strict=True))
-        if ok:
-            return read, True
-        if self.on_nonfinite == "stop":
-            raise NonFiniteError(network, self.num_steps + 1, {k: read[k] for k in losses})
-        module.zero_grad(set_to_none=True)
-        self.num_skipped += 1
-        return read, False
+            logits = realness(self.judge(d, x, y))
+        return logits if logits.dtype == torch.float32 else logits.float()
 
     def _score(
         self, real: Tensor, fake: Tensor, real_y: Tensor | None, fake_y: Tensor | None
@@ -377,6 +380,16 @@ class Trainer(TrainerParts):
         ``labels``, in the same form. Returns the discriminator statistics averaged over its
         updates and the last generator loss.
         """
+        if self._graphs is not None:
+            return self._graphs.step(real, labels)
+        return self._step(real, labels)
+
+    def _step(
+        self,
+        real: Tensor | Sequence[Tensor],
+        labels: Tensor | Sequence[Tensor] | None = None,
+    ) -> dict[str, float]:
+        """:meth:`step`, eagerly (or as it is captured, in device mode)."""
         batches = [real] * self.n_critic if isinstance(real, Tensor) else list(real)
         if len(batches) != self.n_critic:
             raise GanforgeError(
@@ -423,3 +436,8 @@ class Trainer(TrainerParts):
         stats = {k: sum(s[k] for s in d_stats) / len(d_stats) for k in d_stats[0]}
         stats.update({k: v for k, v in g_stats.items() if k.startswith("g_")})  # loss, norm
         return stats
+
+
+def _params(optimizer: torch.optim.Optimizer) -> list[Tensor]:
+    """The parameters that ``optimizer`` updates."""
+    return [p for group in optimizer.param_groups for p in group["params"]]

@@ -1,18 +1,21 @@
 """The trainer's parts that surround its two steps: the settings check, the wrappers
-(DDP), the classes of conditional runs, the dry run, and the state that a checkpoint
-holds. :class:`ganforge.trainer.Trainer` builds on :class:`TrainerParts`."""
+(DDP), the classes of conditional runs, the dry run, the read of an update's statistics
+with the non-finite policy, and the state that a checkpoint holds.
+:class:`ganforge.trainer.Trainer` builds on :class:`TrainerParts`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 from torch import Tensor, nn
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, NonFiniteError
 from ganforge.losses import realness
 from ganforge.noise import restore_rng
-from ganforge.updates import PRECISIONS, frozen, match_layout
+from ganforge.updates import PRECISIONS, clear_grads, frozen, match_layout
 
 
 def check_settings(
@@ -54,6 +57,13 @@ class TrainerParts:
     generator: nn.Module
     discriminator: nn.Module
     _wrapped: tuple[nn.Module, nn.Module] | None
+    precision: str
+    on_nonfinite: str
+    num_skipped: int
+    num_steps: int
+    _records: list | None
+    _bad: Tensor | None
+    _found_inf: Tensor | None
 
     def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
         """Trains each network through ``wrapper(network)``, e.g. DistributedDataParallel.
@@ -75,6 +85,75 @@ class TrainerParts:
     def _d_train(self) -> nn.Module:
         """What the discriminator learns through: its wrapper, or itself."""
         return self._wrapped[1] if self._wrapped is not None else self.discriminator
+
+    def _no_sync(self) -> AbstractContextManager:
+        """Gradients of the discriminator accumulate locally until the next backward pass
+        outside this context (no all-reduce when training across processes)."""
+        no_sync = getattr(self._d_train, "no_sync", None)
+        return no_sync() if no_sync is not None else nullcontext()
+
+    def _autocast(self) -> AbstractContextManager:
+        """Mixed-precision autocast for forward passes, or nothing in fp32. While a step
+        is captured, without autocast's cache of cast weights, which a CUDA graph must not
+        keep (PyTorch's documentation on graphs and autocast); the values are the same."""
+        dtype = PRECISIONS[self.precision]
+        if dtype is None:
+            return nullcontext()
+        cache = self._records is None
+        return torch.autocast(self.noise.device.type, dtype=dtype, cache_enabled=cache)
+
+    def _read(
+        self,
+        network: str,
+        params: list[Tensor],
+        stats: dict[str, Tensor],
+        num_losses: int,
+    ) -> tuple[dict[str, float], bool]:
+        """An update's statistics as floats, and whether the update may go ahead.
+
+        ``stats`` are fp32 scalars: first the ``num_losses`` losses, then the gradient
+        norm, then statistics that are only shown (the norm is listed last in the result).
+        All are read in one transfer; the update may go ahead when the losses and the
+        gradient norm among them are finite, which is decided on the values read, so the
+        check adds no operation on the device. With fp16 the gradient scaler owns the
+        gradients' check (an overflow there is routine and only lowers the scale), so only
+        the losses are checked. If one is not finite: raises :class:`NonFiniteError`, or
+        with ``on_nonfinite="skip"`` clears the gradients of ``params``, counts the skip
+        and returns False.
+        """
+        checked = num_losses + (self.precision != "fp16")
+        if self._records is not None:
+            return self._defer(network, stats, num_losses, checked)
+        floats = torch.stack(list(stats.values())).tolist()
+        read = dict(zip(stats, floats, strict=True))
+        norm = list(stats)[num_losses]
+        read[norm] = read.pop(norm)  # last, where it always was in the logs
+        if all(map(math.isfinite, floats[:checked])):
+            return read, True
+        if self.on_nonfinite == "stop":
+            losses = {k: read[k] for k in list(stats)[:num_losses]}
+            raise NonFiniteError(network, self.num_steps + 1, losses)
+        clear_grads(params)
+        self.num_skipped += 1
+        return read, False
+
+    def _defer(
+        self, network: str, stats: dict[str, Tensor], num_losses: int, checked: int
+    ) -> tuple[dict[str, float], bool]:
+        """:meth:`_read` in device mode (while a step is captured): nothing is read. The
+        statistics and a finite flag are recorded for the read after the replay, and the
+        update goes ahead with a flag (``_found_inf``) that drops it in the kernel when a
+        value is not finite; under ``"stop"`` the flag stays up for every later update of
+        the step, which the eager step would never have reached."""
+        values = torch.stack(list(stats.values()))
+        ok = torch.isfinite(values[:checked]).all()
+        bad = ~ok
+        if self.on_nonfinite == "stop":
+            bad = bad if self._bad is None else bad | self._bad
+            self._bad = bad
+        self._found_inf = bad.float()
+        self._records.append((network, list(stats), num_losses, values, ok.float()))
+        return {}, True
 
     @property
     def conditional(self) -> bool:
@@ -162,3 +241,5 @@ class TrainerParts:
         self.g_topk = float(state.get("g_topk", self.g_topk))
         self.num_steps = int(state["num_steps"])
         self.num_d_updates = int(state["num_d_updates"])
+        if getattr(self, "_graphs", None) is not None:
+            self._graphs.reset()  # the optimizer state is new memory: capture again

@@ -5,10 +5,12 @@ step, the optimizer state's memory layout, and the unrolled discriminator."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from types import TracebackType
 
 import torch
+import torch.optim.optimizer as _optim_hooks
 from torch import Tensor, nn
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -36,6 +38,56 @@ def frozen(module: nn.Module) -> Iterator[None]:
                 b.copy_(s)
         for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
+
+
+class Frozen:
+    """:func:`frozen` for a network that is frozen again and again (once per step): its
+    parameter and buffer lists are gathered once, and its buffers are saved into and put
+    back from snapshots kept between uses, each with one ``_foreach_copy_``.
+
+    The lists are those of the network when this object was made; :meth:`refresh` gathers
+    them again (after the network's buffers were replaced, e.g. by ``.to(device)``).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Gathers the network's parameters and buffers again."""
+        self.params = list(self.module.parameters())
+        self.buffers = list(self.module.buffers())
+        self.saved = [torch.empty_like(b) for b in self.buffers]
+        self.flags: list[bool] | None = None  # the requires_grad flags while frozen
+
+    def __enter__(self) -> None:
+        if self.flags is not None:
+            raise RuntimeError("a Frozen network cannot be frozen again while frozen")
+        self.flags = [p.requires_grad for p in self.params]
+        if self.buffers:
+            torch._foreach_copy_(self.saved, self.buffers)
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        flags, self.flags = self.flags, None
+        if self.buffers:
+            with torch.no_grad():
+                torch._foreach_copy_(self.buffers, self.saved)
+        for p, flag in zip(self.params, flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def clear_grads(params: Sequence[Tensor]) -> None:
+    """``optimizer.zero_grad(set_to_none=True)`` over ``params``, without the optimizer's
+    per-call overhead (profiler hooks, group loops)."""
+    for p in params:
+        p.grad = None
 
 
 @contextmanager
@@ -72,21 +124,94 @@ def match_layout(optimizer: torch.optim.Optimizer) -> None:
                     optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
-    """One optimizer step; with fp16, through the scaler (which skips overflowed steps)."""
+def optimizer_step(
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    found_inf: Tensor | None = None,
+) -> None:
+    """One optimizer step; with fp16, through the scaler (which skips overflowed steps).
+
+    ``found_inf``: a device flag that drops the step (see :func:`fused_adam_step`, which
+    then must apply).
+    """
     if scaler.is_enabled():
         scaler.step(optimizer)
         scaler.update()
-    else:
+    elif not fused_adam_step(optimizer, found_inf):
+        if found_inf is not None:
+            raise RuntimeError("a step dropped on the device needs a fused Adam or AdamW")
         optimizer.step()
 
 
-def grad_norm(module: nn.Module, scaler: torch.amp.GradScaler) -> Tensor:
-    """The L2 norm of all of ``module``'s gradients (unscaled under fp16), as a tensor."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
+def fused_adam_step(optimizer: torch.optim.Optimizer, found_inf: Tensor | None = None) -> bool:
+    """``optimizer.step()`` of a fused Adam or AdamW as the very kernel calls it makes,
+    without its per-call overhead (profiler scope, hook loops, grouping by device); False,
+    with nothing done, where that does not apply: another optimizer, a step wrapped or
+    hooked (e.g. by an LR scheduler), state not yet made (the first step), or parameters
+    of several devices or types.
+
+    ``found_inf``: a device flag (1.0: skip) with which the kernel leaves parameters and
+    state as they were, as it does for a gradient scaler, so that a non-finite update is
+    dropped without reading the flag on the host.
+    """
+    if (
+        type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW)
+        or "step" in vars(optimizer)
+        or optimizer._optimizer_step_pre_hooks
+        or optimizer._optimizer_step_post_hooks
+        or _optim_hooks._global_optimizer_pre_hooks
+        or _optim_hooks._global_optimizer_post_hooks
+    ):
+        return False
+    calls = []
+    for group in optimizer.param_groups:
+        if not group["fused"] or group["differentiable"] or torch.is_tensor(group["lr"]):
+            return False
+        lists: tuple[list[Tensor], ...] = ([], [], [], [], [], [])
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = lists
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = optimizer.state.get(p)
+            if not state:
+                return False
+            params.append(p)
+            grads.append(p.grad)
+            exp_avgs.append(state["exp_avg"])
+            exp_avg_sqs.append(state["exp_avg_sq"])
+            if group["amsgrad"]:
+                max_exp_avg_sqs.append(state["max_exp_avg_sq"])
+            steps.append(state["step"])
+        if len({(p.device, p.dtype) for p in params}) > 1:
+            return False
+        calls.append((group, lists))
+    with torch.no_grad():
+        for group, (params, *rest, steps) in calls:
+            if not params:
+                continue
+            torch._foreach_add_(steps, 1)
+            kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
+            beta1, beta2 = group["betas"]
+            kernel(
+                params, *rest, steps, amsgrad=group["amsgrad"], lr=group["lr"], beta1=beta1,
+                beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                maximize=group["maximize"], grad_scale=None, found_inf=found_inf,
+            )  # fmt: skip
+            if found_inf is not None:  # a dropped step does not count, as in Adam's own
+                torch._foreach_sub_(steps, [found_inf] * len(steps))
+    return True
+
+
+def grad_norm(params: nn.Module | Sequence[Tensor], scaler: torch.amp.GradScaler) -> Tensor:
+    """The L2 norm of all gradients of a module's (or a list's) parameters, unscaled under
+    fp16, as a tensor."""
+    if isinstance(params, nn.Module):
+        params = list(params.parameters())
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
-        return torch.zeros((), device=next(module.parameters()).device)
-    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
+        return torch.zeros((), device=params[0].device)
+    norms = torch.stack(torch._foreach_norm(grads))
+    norm = torch.linalg.vector_norm(norms if norms.dtype == torch.float32 else norms.float())
     return norm / scaler.get_scale() if scaler.is_enabled() else norm
 
 

@@ -153,6 +153,7 @@ def build_trainer(
         d_l2=cfg.d_l2,
         unrolled_steps=cfg.unrolled_steps,
         seed=rank_seed(trainer_seed, job.rank),
+        cuda_graph=cfg.cuda_graph,
     )
     if job.active:
         trainer.wrap(lambda module: ddp(module, device))

@@ -41,7 +41,7 @@ RUN_CONTROL = {
     "steps", "log_every", "ckpt_every", "ckpt_keep", "eval_every", "eval_metrics",
     "eval_features", "eval_n", "best_metric", "sample_every", "device", "threads", "drs",
     "drs_quantile", "dot_steps", "jbt", "sharp_critic_steps", "sharp_critic_freq",
-    "on_nonfinite", "compile", "dist_timeout", "tensorboard",
+    "on_nonfinite", "compile", "cuda_graph", "dist_timeout", "tensorboard",
 }  # fmt: skip
 N_SPREAD = 256  # samples whose spread gives the diversity signal
 N_COVER = 1000  # samples whose modes give the coverage signal
