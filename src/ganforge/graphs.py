@@ -29,15 +29,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ganforge.errors import NonFiniteError
 
-if TYPE_CHECKING:  # the trainer imports this module; only its type is needed here
-    from ganforge.trainer import Trainer
+# The trainer imports this module, so this one names it only in words: a ``Trainer``.
+Trainer = Any
 
 log = logging.getLogger("ganforge")
 
