@@ -21,13 +21,13 @@ from ganforge.data.sequences import (
     write_long_csv,
 )
 from ganforge.errors import GanforgeError
+from ganforge.metrics.sequences import METRICS, sequence_scores
 from ganforge.modalities.base import Evaluation, Model
 from ganforge.modalities.tensor import PLAIN, TensorModality, TensorModel
 from ganforge.run import RunDir
 from ganforge.seeds import seeds
 
-LEARNED = ("discriminative", "predictive")  # metrics that train post-hoc networks
-METRICS = ("discriminative", "predictive", "acf")
+DEFAULT_METRICS = ("discriminative", "predictive", "acf")  # ganforge eval's, in this order
 
 # Settings for every sequence data set over the generic defaults (chosen on sines and
 # checked on macro; benchmarks/RESULTS.md, sequences): the recurrent generator with one
@@ -64,13 +64,8 @@ class SequenceModel(TensorModel):
         cfg = self.config_
         if not cfg.eval_every:
             return None
-        metrics = [m.strip() for m in cfg.eval_metrics.split(",") if m.strip()] or ["acf"]
-        unknown = sorted(set(metrics) - set(METRICS))
-        if unknown:
-            raise GanforgeError(
-                f"unknown sequence metric {unknown[0]!r} in --eval-metrics; choose from "
-                f"{', '.join(METRICS)}"
-            )
+        names = [m.strip() for m in cfg.eval_metrics.split(",") if m.strip()] or ["acf"]
+        metrics = checked_metrics(names, " in --eval-metrics")
         key = cfg.best_metric or metrics[0]
         if key not in metrics:
             raise GanforgeError(
@@ -87,6 +82,16 @@ class SequenceModel(TensorModel):
         return scores, key
 
 
+def checked_metrics(names: list[str], where: str = "") -> list[str]:
+    """``names`` when each is a sequence metric; else a clear error naming the choices."""
+    unknown = sorted(set(names) - set(METRICS))
+    if unknown:
+        raise GanforgeError(
+            f"unknown sequence metric {unknown[0]!r}{where}; choose from {', '.join(METRICS)}"
+        )
+    return names
+
+
 def scaled(model: TensorModel, x: np.ndarray) -> np.ndarray:
     """Sequences in data units → the ``[0, 1]`` scale of ``model``'s training data."""
     shift, scale = model.shift_.numpy(), model.scale_.numpy()
@@ -98,8 +103,6 @@ def score(
 ) -> dict[str, float]:
     """The sequence ``metrics`` of ``fake`` against ``real``, both scaled to ``[0, 1]``
     (``repeats``: runs of each learned metric, 0 = the module's default)."""
-    from ganforge.metrics.sequences import sequence_scores
-
     options = {"repeats": repeats} if repeats else {}
     return sequence_scores(real, fake, tuple(metrics), seed=seed, **options)
 
@@ -166,7 +169,7 @@ class Sequences(TensorModality):
         """``.npy`` ``(N, T, d)``, ``.npz`` (key ``x``), a long ``.csv`` (entity and time
         columns, then the features) or a ``.png`` of the series."""
         info = model.data_info_ if isinstance(model, TensorModel) else {}
-        features = info.get("features") or [f"x{i}" for i in range(samples.shape[2])]
+        features = self._features(model) if info else [f"x{i}" for i in range(samples.shape[2])]
         suffix = path.suffix.lower()
         if suffix == ".npy":
             np.save(path, samples)
@@ -196,12 +199,7 @@ class Sequences(TensorModality):
         data's minima and ranges: ``discriminative``, ``predictive`` and ``acf``."""
         if target is not None or features != "raw":
             raise GanforgeError("--target and --features apply to tables and pictures")
-        metrics = list(metrics or METRICS)
-        unknown = sorted(set(metrics) - set(METRICS))
-        if unknown:
-            raise GanforgeError(
-                f"unknown metric {unknown[0]!r} for sequences; choose from {', '.join(METRICS)}"
-            )
+        metrics = checked_metrics(list(metrics or DEFAULT_METRICS))
         cfg = model.config_  # type: ignore[attr-defined]
         name = data or cfg.data
         if name == "array":
