@@ -180,8 +180,8 @@ def test_numeric_point_csv_stays_points(tmp_path):
         points, index=False
     )
     assert as_table(points) is None
-    assert isinstance(as_table(points, continuous_columns=["x"]), pd.DataFrame)
+    assert isinstance(as_table(points, forced=True), pd.DataFrame)
     with pytest.raises(GanforgeError, match="apply to tables"):
-        as_table("ring", discrete_columns=["x"])
+        as_table("ring", forced=True)
     with pytest.raises(GanforgeError, match="CPU"):
         split_options({"device": "cuda"})

@@ -39,7 +39,10 @@ class GAN:
         **options: any field of :class:`ganforge.config.TrainConfig` (``steps``,
             ``loss``, ``seed``, ...); unset ones come from the data set's preset. Tables
             take the fields of :class:`ganforge.tables.TableOptions`, the run settings of
-            :data:`ganforge.tables.run.RUN_DEFAULTS` and ``discrete``/``continuous``.
+            :data:`ganforge.tables.run.RUN_DEFAULTS`, the column kinds ``discrete``,
+            ``continuous``, ``datetime``, ``key`` and ``text`` (lists of names),
+            ``constraints`` (``["A <= B", "fixed: C, D"]``) and ``metadata`` (an SDV
+            metadata file or dict).
     """
 
     def __init__(

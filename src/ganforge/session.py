@@ -95,6 +95,7 @@ class Session:
         self._choose_threads(start, resume)
         if self.job.is_main:
             self.run.write_config(self.info())
+            self.model.opened(self.run)
             self.history = [r for r in self.run.read_metrics() if r["step"] <= start]
         return start
 

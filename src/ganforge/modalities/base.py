@@ -95,6 +95,9 @@ class Model(ABC):
     def preview(self, path: Path, title: str) -> None:  # noqa: B027 (optional)
         """Draws the generator's current samples to ``path`` (``--sample-every``)."""
 
+    def opened(self, run: RunDir) -> None:  # noqa: B027 (optional)
+        """Writes what the run directory holds besides config.json (called once it exists)."""
+
     def after_training(self) -> None:  # noqa: B027 (optional)
         """Work after the last step that the final checkpoint holds (every rank)."""
 

@@ -19,7 +19,8 @@ from ganforge.errors import GanforgeError
 from ganforge.modalities.base import Batches, Modality, Model, trainer_state
 from ganforge.run import RunDir, check_same_config
 from ganforge.tables.cli import parse_columns, write_table
-from ganforge.tables.columns import infer_columns, read_table
+from ganforge.tables.columns import read_table
+from ganforge.tables.metadata import write_metadata
 from ganforge.tables.options import TableOptions
 from ganforge.tables.run import (
     EVAL_ROWS,
@@ -36,8 +37,17 @@ from ganforge.tables.synth import TableSynthesizer
 from ganforge.threads import trainer_step
 from ganforge.version import __version__
 
-COLUMNS = ("discrete", "continuous")  # options that force columns' kinds
-DATA_KEYS = ("rows", "sha256", "columns", "discrete", "continuous")  # must match to resume
+COLUMNS = ("discrete", "continuous", "datetime", "key", "text")  # force columns' kinds
+RULES = ("constraints", "metadata")  # the other options that shape the modelled table
+KINDS = ("continuous", "categorical", "datetime", "key", "text", "fixed", "constant")
+COLUMN_HELP = {
+    "discrete": "categorical",
+    "continuous": "continuous (numeric)",
+    "datetime": "date or time",
+    "key": "key (a unique id per row, not modelled; new ids when sampling)",
+    "text": "high-cardinality text (rare values pooled)",
+}
+DATA_KEYS = ("rows", "sha256", "columns", *COLUMNS, *RULES)  # must match to resume
 
 
 def _columns(value: str | Sequence[str] | None) -> list[str]:
@@ -49,7 +59,13 @@ class TableModel(Model):
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.columns = {k: _columns(options.get(k)) for k in COLUMNS}
-        rest = {k: v for k, v in options.items() if k not in COLUMNS}
+        self.rules = {
+            "constraints": [str(c) for c in options.get("constraints") or []],
+            "metadata": options.get("metadata"),
+        }
+        if isinstance(self.rules["metadata"], Path):
+            self.rules["metadata"] = str(self.rules["metadata"])
+        rest = {k: v for k, v in options.items() if k not in COLUMNS and k not in RULES}
         self.synth_options, self.run_options = split_options(rest)
         self.synth = TableSynthesizer(**self.synth_options)
         self.job = Dist()
@@ -60,8 +76,12 @@ class TableModel(Model):
         path = Path(data) if isinstance(data, (str, Path)) else None
         df = read_table(data) if path is not None else data
         self.train_, self.holdout_ = split(df, self.run_options["holdout"], self.synth.options.seed)
+        cols = self.columns
+        self.synth.prepare(
+            self.train_, cols["discrete"], cols["continuous"], datetime_columns=cols["datetime"],
+            key_columns=cols["key"], text_columns=cols["text"], **self.rules,
+        )  # fmt: skip
         self.data_info_ = self._data_info(df, path)
-        self.synth.prepare(self.train_, self.columns["discrete"], self.columns["continuous"])
         self._bind()
 
     def _bind(self) -> None:
@@ -76,7 +96,7 @@ class TableModel(Model):
 
     def _data_info(self, df: pd.DataFrame, path: Path | None) -> dict[str, Any]:
         """What the run records of its data: where it came from, the rows and the columns."""
-        specs = infer_columns(df, self.columns["discrete"], self.columns["continuous"])
+        kinds = self.synth.column_kinds()
         return {
             "name": path.stem if path is not None else "DataFrame",
             "kind": "table",
@@ -87,11 +107,13 @@ class TableModel(Model):
             "holdout_rows": len(self.holdout_),
             "shape": [df.shape[1]],
             **self.columns,
+            **self.rules,
             "columns": [
-                {"name": s.name, "kind": s.kind, "dtype": s.dtype, "missing": s.missing}
-                for s in specs
+                {"name": n, "kind": kinds[n], "dtype": str(df[n].dtype),
+                 "missing": bool(df[n].isna().any())}
+                for n in df.columns
             ],
-        }
+        }  # fmt: skip
 
     # -- what the session reads ----------------------------------------------------------
 
@@ -116,15 +138,23 @@ class TableModel(Model):
     def batches(self) -> Batches:
         return self.synth.batches(), None
 
+    def opened(self, run: RunDir) -> None:
+        if self.synth.frame_ is not None:
+            write_metadata(run.path / "metadata.json", self.synth.metadata())
+
     def after_training(self) -> None:
         self.synth.calibrate(self.train_)
 
     def finish(self, run: RunDir) -> None:
         from ganforge.tables.plots import marginals_plot
 
-        rows = self.sample(min(5000, max(1000, len(self.train_))), seed=self.synth.options.seed)
-        title = f"{self.data_info_['name']}: real and generated (step {self.synth.step_})"
-        marginals_plot(run.samples / "final.png", self.train_, rows, self.synth.specs_, title)
+        synth = self.synth
+        rows = self.sample(min(5000, max(1000, len(self.train_))), seed=synth.options.seed)
+        title = f"{self.data_info_['name']}: real and generated (step {synth.step_})"
+        real = synth.view(self.train_)
+        marginals_plot(
+            run.samples / "final.png", real, synth.view(rows), synth.view_specs(real), title
+        )
 
     # -- state ---------------------------------------------------------------------------
 
@@ -138,7 +168,7 @@ class TableModel(Model):
             raise GanforgeError(f"{run.path} is not a table run; resume it with its own data")
         before = run.read_config().get("data") or {}
         for key in DATA_KEYS:
-            if before.get(key) != self.data_info_.get(key):
+            if (before.get(key) or None) != (self.data_info_.get(key) or None):
                 raise GanforgeError(
                     f"cannot resume {run.path}: its data differ ({key}); resume with the "
                     "table and column options it was trained with, or start a new --out"
@@ -206,8 +236,11 @@ class TableModel(Model):
     ) -> dict[str, Any]:
         """Fidelity and privacy of ``n`` synthetic rows (see :func:`table_metrics`): column
         shapes, pair trends, range fidelity and copied rows against the training rows; the
-        distance to the closest record against held-out rows'; and ML efficacy for
-        ``target`` (default: the last modelled column)."""
+        distance to the closest record against held-out rows'; ML efficacy for
+        ``target`` (default: the last modelled column); and SDMetrics' QualityReport score
+        (``quality``, with its Column Shapes and Column Pair Trends, on the user's columns as
+        ``metadata.json`` describes them; see :mod:`ganforge.tables.quality`). The other
+        scores compare the rows with dates as days and without their keys."""
         chosen = list(metrics) if metrics else list(METRICS)
         unknown = sorted(set(chosen) - set(METRICS))
         if unknown:
@@ -215,7 +248,9 @@ class TableModel(Model):
                 f"unknown table metric(s) {', '.join(unknown)}; choose from: {', '.join(METRICS)}"
             )
         train, holdout = self.real_rows(data)
-        specs = self.synth.specs_
+        synth = self.synth
+        real, held_view = synth.view(train), synth.view(holdout)
+        specs = synth.view_specs(real)
         modelled = [s.name for s in specs if s.kind != "constant"]
         if target is None and "ml" in chosen and modelled:
             target = modelled[-1]
@@ -228,13 +263,21 @@ class TableModel(Model):
         n = n or EVAL_ROWS
         rows = self.sample(n, seed=seed)
         scores = table_metrics(
-            train, rows, specs, holdout=holdout if held else None,
+            real, synth.view(rows), specs, holdout=held_view if held else None,
             target=target if "ml" in chosen else None, seed=seed,
         )  # fmt: skip
+        if "quality" in chosen and synth.frame_ is not None:
+            from ganforge.tables.quality import quality_report
+
+            report = quality_report(train, rows, synth.metadata())
+            scores["quality"] = report["score"]
+            scores["quality_shapes"] = report["column_shapes"]
+            scores["quality_pairs"] = report["column_pair_trends"]
         names = {
             "shapes": ["shapes"], "pairs": ["pairs"], "range": ["range"], "copied": ["copied"],
             "dcr": ["dcr_synthetic", "dcr_holdout", "dcr_ratio"],
             "ml": ["ml_real", "ml_synthetic", "ml_ratio"],
+            "quality": ["quality", "quality_shapes", "quality_pairs"],
         }  # fmt: skip
         out: dict[str, Any] = {"n": n, "train_rows": len(train), "holdout_rows": len(holdout)}
         if "ml" in chosen and held:
@@ -252,11 +295,12 @@ class Tables(Modality):
 
     def accepts(self, data: Any, options: Mapping[str, Any]) -> bool:
         columns = [_columns(options.get(k)) for k in COLUMNS]
-        return as_table(data, *columns) is not None
+        forced = any(columns) or any(options.get(k) for k in RULES)
+        return as_table(data, forced=forced) is not None
 
     def option_names(self) -> set[str]:
         names = {f.name for f in dataclasses.fields(TableOptions)}
-        return names | set(RUN_DEFAULTS) | set(COLUMNS) | {"data"}
+        return names | set(RUN_DEFAULTS) | set(COLUMNS) | set(RULES) | {"data"}
 
     def add_flags(self, parser: argparse.ArgumentParser, taken: set[str]) -> None:
         from ganforge.flags import add_field_flag
@@ -269,11 +313,20 @@ class Tables(Modality):
             + ", with the table model's own defaults (--steps: 300 passes over the rows, "
             "4,000 to 20,000; --batch-size 300, --pack 2, WGAN-GP, Adam 2e-4 (0.5, 0.9)).",
         )
-        for name in COLUMNS:
+        for name, what in COLUMN_HELP.items():
             group.add_argument(
                 f"--{name}", default=argparse.SUPPRESS, metavar="COLS",
-                help=f"comma-separated {'categorical' if name == 'discrete' else name} columns",
+                help=f"comma-separated {what} columns",
             )  # fmt: skip
+        group.add_argument(
+            "--constraint", dest="constraints", action="append", default=argparse.SUPPRESS,
+            metavar="RULE", help='a rule every sampled row keeps, by construction: "A <= B" '
+            '(also <, >=, >) or "fixed: A, B" (only combinations seen); repeatable',
+        )  # fmt: skip
+        group.add_argument(
+            "--metadata", default=argparse.SUPPRESS, metavar="FILE",
+            help="column kinds from SDV single-table metadata (such as a run's metadata.json)",
+        )  # fmt: skip
         group.add_argument(
             "--holdout", type=float, default=argparse.SUPPRESS,
             help="share of rows held out of training for `ganforge eval`'s privacy and ML "
@@ -298,7 +351,7 @@ class Tables(Modality):
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise GanforgeError("tables train in one process; run ganforge train without torchrun")
         model = TableModel({k: v for k, v in options.items() if k != "data"})
-        table = data if isinstance(data, (str, Path)) else as_table(data, *model.columns.values())
+        table = data if isinstance(data, (str, Path)) else as_table(data, forced=True)
         model.fit_data(table)
         return model
 
@@ -311,6 +364,7 @@ class Tables(Modality):
         model.synth_options, model.job, model.best_ = config, Dist(), None
         model.data_info_ = run.read_config()["data"]
         model.columns = {k: list(model.data_info_.get(k) or []) for k in COLUMNS}
+        model.rules = {k: model.data_info_.get(k) for k in RULES}
         model.load_state_dict(state)
         return model
 
@@ -335,5 +389,5 @@ class Tables(Modality):
         )
         yield (
             f"trained on {info['train_rows']} of {info['rows']} rows{held}; columns: "
-            + ", ".join(f"{kinds.count(k)} {k}" for k in ("continuous", "categorical", "constant"))
+            + ", ".join(f"{kinds.count(k)} {k}" for k in KINDS if kinds.count(k) or k in KINDS[:2])
         )

@@ -303,6 +303,14 @@ class Constraints:
         self._dtypes, self._units = dict(state["dtypes"]), dict(state["units"])
         self._names, self._labels = list(state["names"]), [list(x) for x in state["labels"]]
 
+    def members(self, name: Any) -> list[Any]:
+        """The table columns that the modelled column ``name`` holds: a fixed group's
+        columns for its merged column, else ``[name]``."""
+        for f, merged in zip(self._fixed, self._names, strict=True):
+            if merged == name:
+                return list(f.columns)
+        return [name]
+
     @property
     def derived(self) -> dict[str, str]:
         """Each modelled column that is not a table column as is -> what it holds."""

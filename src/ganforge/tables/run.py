@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "device": "auto",
 }
 RESUMABLE = {"steps", "threads", "log_every", "ckpt_every", "ckpt_keep", "tensorboard", "device"}
-METRICS = ("shapes", "pairs", "range", "copied", "dcr", "ml")
+METRICS = ("shapes", "pairs", "range", "copied", "dcr", "ml", "quality")
 EVAL_ROWS = 5000  # synthetic rows that `ganforge eval` scores by default
 MIN_HOLDOUT = 2  # fewer held-out rows than this: train on every row
 
@@ -65,17 +65,12 @@ def split_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     return {k: v for k, v in given.items() if k in synth_names}, run
 
 
-def as_table(
-    data: Any,
-    discrete_columns: Sequence[str] | None = None,
-    continuous_columns: Sequence[str] | None = None,
-) -> pd.DataFrame | None:
+def as_table(data: Any, forced: bool = False) -> pd.DataFrame | None:
     """The table that ``data`` holds, or None when it holds points or pictures.
 
     A DataFrame is a table; so is a ``.csv`` file, unless it is a plain numeric point set
-    (then it trains as points, as before) and no column kind was forced.
+    (then it trains as points, as before) and no column kind or rule was ``forced``.
     """
-    forced = bool(discrete_columns) or bool(continuous_columns)
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, (str, Path)) and Path(data).suffix.lower() == ".csv":
@@ -86,8 +81,8 @@ def as_table(
             return df
     if forced:
         raise GanforgeError(
-            "--discrete/--continuous apply to tables: give a .csv file with a header or a "
-            "pandas DataFrame"
+            "column kinds, constraints and metadata apply to tables: give a .csv file with a "
+            "header or a pandas DataFrame"
         )
     return None
 

@@ -25,6 +25,8 @@ from ganforge.schedule import lr_factor, set_lr
 from ganforge.seeds import seeds
 from ganforge.tables.calibration import MarginalCalibration
 from ganforge.tables.columns import ColumnSpec, infer_columns, read_table
+from ganforge.tables.frame import TableFrame
+from ganforge.tables.metadata import read_metadata, to_sdv
 from ganforge.tables.model import Packed, TableGenerator, TableNoise, TableSource, generator_input
 from ganforge.tables.options import TableOptions, preset_steps
 from ganforge.tables.sampler import ConditionSampler
@@ -63,20 +65,36 @@ class TableSynthesizer:
         data: pd.DataFrame | str | Path,
         discrete_columns: Sequence[str] | None = None,
         continuous_columns: Sequence[str] | None = None,
+        *,
+        datetime_columns: Sequence[str] | None = None,
+        key_columns: Sequence[str] | None = None,
+        text_columns: Sequence[str] | None = None,
+        constraints: Sequence[Any] | None = None,
+        metadata: str | Path | dict[str, Any] | None = None,
     ) -> TableSynthesizer:
         """Learns the table's columns and builds the networks and the stream of real rows,
         ready for the training loop (:class:`ganforge.session.Session`); returns ``self``.
 
         Args:
             data: a DataFrame, or the path of a CSV file with a header line.
-            discrete_columns, continuous_columns: columns whose kind is forced.
+            discrete_columns, continuous_columns, datetime_columns, key_columns,
+                text_columns: columns whose kind is forced (see :mod:`.frame`).
+            constraints: rules between columns, kept by construction (:mod:`.constraints`).
+            metadata: an SDV metadata file or dict giving column kinds (:mod:`.metadata`).
         """
         df = read_table(data) if isinstance(data, (str, Path)) else data
         opt = self.options
-        specs = infer_columns(df, discrete_columns, continuous_columns)
+        kinds = {
+            "discrete": discrete_columns, "continuous": continuous_columns,
+            "datetime": datetime_columns, "key": key_columns, "text": text_columns,
+        }  # fmt: skip
+        meta = read_metadata(metadata) if metadata is not None else None
+        self.frame_: TableFrame | None = TableFrame(kinds, constraints, meta).fit(df)
+        modelled = self.frame_.forward(df)
+        specs = infer_columns(modelled, self.frame_.discrete_, self.frame_.continuous_)
         self.transformer_ = TableTransformer(opt.max_modes, opt.mode_weight_threshold, opt.seed)
-        self.transformer_.fit(df, specs)
-        encoded = self.transformer_.transform(df)
+        self.transformer_.fit(modelled, specs)
+        encoded = self.transformer_.transform(modelled)
         self.sampler_ = ConditionSampler.from_data(self.transformer_.output_spans, encoded)
         self.steps_ = opt.steps or preset_steps(len(df), opt.batch_size)
         self.n_rows_ = len(df)
@@ -85,10 +103,32 @@ class TableSynthesizer:
         self.stream(df, encoded)
         return self
 
+    def modelled(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` as the model learns it (see :meth:`TableFrame.forward`)."""
+        return self.frame_.forward(df) if self.frame_ is not None else df
+
+    def view(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``df`` as metrics compare it: keys left out, dates as days (:mod:`.frame`)."""
+        return self.frame_.view(df) if self.frame_ is not None else df
+
+    def view_specs(self, view: pd.DataFrame) -> list[ColumnSpec]:
+        """The column specs of a :meth:`view` of the training rows."""
+        frame = self.frame_
+        if frame is None:
+            return self.specs_
+        names = set(view.columns)
+        return infer_columns(
+            view,
+            [n for n in [*frame.discrete_, *frame.text_] if n in names],
+            [n for n in frame.continuous_ if n in names],
+        )
+
     def stream(self, df: pd.DataFrame, encoded: np.ndarray | None = None) -> TableSource:
         """The stream of real rows of ``df`` (``encoded``: already transformed) for
         training, where a loaded synthesizer left it if it was saved while training."""
-        self.encoded_ = self.transformer_.transform(df) if encoded is None else encoded
+        if encoded is None:
+            encoded = self.transformer_.transform(self.modelled(df))
+        self.encoded_ = encoded
         _, _, data_seed, _ = seeds(self.options.seed)
         self.source_ = TableSource(
             self.encoded_, self.transformer_.output_spans, self.sampler_, self.options.pack,
@@ -116,7 +156,7 @@ class TableSynthesizer:
         ``CALIBRATION_ROWS`` generated rows: first the logit shifts of the one-hot groups,
         then, with them, the quantile maps of the continuous columns."""
         tr, sampler, gen = self.transformer_, self.sampler_, self.row_generator
-        encoded = self.encoded_
+        encoded, df = self.encoded_, self.modelled(df)
         seed_bias, seed_maps = seeds(self.options.seed + 1)[:2]
         g = torch.Generator().manual_seed(seed_bias)
         column, category = sampler.draw(CALIBRATION_ROWS, g, "original")
@@ -147,6 +187,21 @@ class TableSynthesizer:
         }
         fitted = MarginalCalibration.fit(real, generated)
         self.calibration_.maps = fitted.maps
+
+    def column_kinds(self) -> dict[Any, str]:
+        """The kind of each of the user's columns: ``continuous``, ``categorical``,
+        ``constant``, ``datetime``, ``key``, ``text``, or ``fixed`` (modelled as one column
+        with the others of its fixed combination)."""
+        specs = {s.name: s.kind for s in self.specs_}
+        if self.frame_ is None:
+            return specs
+        return {n: self.frame_.kind(n) or specs.get(n, "fixed") for n in self.frame_.columns_}
+
+    def metadata(self) -> dict[str, Any]:
+        """The columns' kinds in SDV's single-table metadata layout (:mod:`.metadata`)."""
+        if self.frame_ is None:
+            raise GanforgeError("this model predates column metadata; train it again")
+        return to_sdv(self.frame_, self.specs_)
 
     @property
     def specs_(self) -> list[ColumnSpec]:
@@ -223,7 +278,10 @@ class TableSynthesizer:
         encoded = self.sample_encoded(n, seed, conditions, calibrate)
         clip = self.options.clip if clip is None else clip
         calibration = self.calibration_ if calibrate else None
-        return self.transformer_.inverse_transform(encoded, clip=clip, calibration=calibration)
+        rows = self.transformer_.inverse_transform(encoded, clip=clip, calibration=calibration)
+        if self.frame_ is None:
+            return rows
+        return self.frame_.inverse(rows, self.options.seed if seed is None else seed)
 
     def sample_encoded(
         self,
@@ -295,6 +353,7 @@ class TableSynthesizer:
             "version": __version__,
             "options": dataclasses.asdict(self.options),
             "transformer": self.transformer_.state_dict(),
+            "frame": self.frame_.state_dict() if self.frame_ is not None else None,
             "sampler": self.sampler_.state_dict(),
             "trainer": self.trainer_.state_dict(),
             "source": source.state_dict() if source is not None else self._source_state,
@@ -318,6 +377,8 @@ class TableSynthesizer:
         synth = cls(**state["options"])
         synth.transformer_ = TableTransformer()
         synth.transformer_.load_state_dict(state["transformer"])
+        frame = state.get("frame")  # runs of older versions have none
+        synth.frame_ = TableFrame.from_state(frame) if frame is not None else None
         synth.sampler_ = ConditionSampler.from_state(
             synth.transformer_.output_spans, state["sampler"]
         )
