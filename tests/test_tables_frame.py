@@ -83,6 +83,8 @@ def test_keys_are_found_by_name_or_form():
     assert id_like("row", pd.Series([3, 4, 5, 6]))  # counts rows
     assert not id_like("weight", pd.Series([3, 40, 5, 6]))
     assert id_like("iata", pd.Series(["00M", "AB1", "ZZ9"]))  # one length, no spaces
+    assert id_like("code2", pd.Series(["00M", "AB1X", "ZZ"]))  # digits, no spaces
+    assert not id_like("city", pd.Series(["Oslo", "Rome", "Lima2 x"]))
     assert not id_like("name", pd.Series(["Big Lake", "Oslo", "Rome"]))
     assert not id_like("id", pd.Series(["a", "a", "b"]))  # not unique
     assert not id_like("temp", pd.Series([1.5, 2.5, 3.5]))  # floats never

@@ -24,7 +24,7 @@ MAX_ROUNDS = 50  # draws of random keys before counters are appended to make the
 def id_like(name: Any, col: pd.Series) -> bool:
     """Whether a column looks like a key: every value present and unique, and an id-like
     name (``id``, ``user_id``, ``CustomerKey``) or form (integers counting rows; text without
-    spaces, all of one length or a prefix and a number)."""
+    spaces, all of one length or with digits in it)."""
     if col.isna().any() or not col.is_unique or len(col) < 2:
         return False
     if pd.api.types.is_bool_dtype(col) or pd.api.types.is_float_dtype(col):
@@ -37,8 +37,8 @@ def id_like(name: Any, col: pd.Series) -> bool:
     values = col.astype(str)
     if values.str.contains(r"\s", regex=True).any():
         return False
-    lengths = values.str.len()
-    return bool(lengths.nunique() == 1 or values.str.match(COUNTER.pattern).all())
+    one_length = values.str.len().nunique() == 1
+    return bool(one_length or values.str.contains(r"\d", regex=True).any())
 
 
 class KeyForm:
