@@ -135,14 +135,14 @@ def test_the_frame_models_dates_as_days_without_keys_and_pools_rare_text():
     assert "id" not in modelled.columns
     assert modelled["day"].dtype == np.float64
     pool = frame.pools_["name"]
-    assert modelled["name"].nunique() <= len(pool["kept"]) + 1
-    assert set(modelled["name"]) - set(pool["kept"]) == {pool["sentinel"]}
+    assert modelled["name"].nunique() <= len(pool.kept_) + 1
+    assert set(modelled["name"]) - set(pool.kept_) == {pool.sentinel_}
     assert frame.decimals_ == {"t_min": 1, "t_max": 1, "score": 0}
     back = frame.inverse(modelled, seed=3)
     assert list(back.columns) == list(df.columns)
     pd.testing.assert_series_equal(back["day"], df["day"], check_dtype=False)
     pd.testing.assert_series_equal(back["t_max"], df["t_max"])
-    kept = df["name"].isin(pool["kept"])
+    kept = df["name"].isin(pool.kept_)
     assert (back["name"][kept] == df["name"][kept]).all()
     assert back["name"].isin(set(df["name"])).all()  # pooled values are real ones
     assert back["id"].is_unique and back["id"].str.match(r"^P-\d{4}$").all()
@@ -219,7 +219,10 @@ def test_metadata_is_sdv_single_table_layout_and_reads_back():
     assert read["name"] == ("text", None) and read["t_min"] == ("continuous", None)
     again = TableFrame(metadata=read).fit(df)
     assert [again.kind(n) for n in df] == [frame.kind(n) for n in df]
-    assert again.pools_ == frame.pools_ and again.formats_ == frame.formats_
+    assert again.formats_ == frame.formats_
+    assert [p.state_dict() for p in again.pools_.values()] == [
+        p.state_dict() for p in frame.pools_.values()
+    ]
     v2 = read_metadata({"tables": {"t": meta}, "METADATA_SPEC_VERSION": "V2"})
     assert v2 == read
 
@@ -231,3 +234,25 @@ def test_bad_metadata_is_one_clear_error(tmp_path):
         read_metadata({"columns": {"a": {}}})
     with pytest.raises(GanforgeError, match="names column"):
         TableFrame(metadata={"ghost": ("continuous", None)}).fit(people())
+
+
+# -- pooling ----------------------------------------------------------------------------
+
+
+def test_pooled_values_come_from_the_nearest_real_rows():
+    from ganforge.tables.pooling import NEIGHBOURS, Pool
+
+    x = np.arange(100.0)
+    names = pd.Series([f"v{int(v)}" for v in x] + ["common"] * 5)
+    context = pd.DataFrame({"x": np.r_[x, np.zeros(5)], "c": ["a"] * 105})
+    pool = Pool().fit(names, context)
+    assert pool.kept_ == ["common"]
+    pooled = pool.pool(names)
+    assert (pooled[:100] == pool.sentinel_).all() and (pooled[100:] == "common").all()
+    asked = pd.DataFrame({"x": [50.2] * 40, "c": ["a"] * 40})
+    back = pool.unpool(pd.Series([pool.sentinel_] * 40), asked, np.random.default_rng(0))
+    nearest = {f"v{k}" for k in sorted(range(100), key=lambda k: abs(k - 50.2))[:NEIGHBOURS]}
+    assert set(back) == nearest  # 40 draws among 5: every neighbour is picked
+    alone = Pool().fit(names, context[[]])
+    drawn = alone.unpool(pd.Series([alone.sentinel_] * 300), asked[[]], np.random.default_rng(0))
+    assert drawn.isin(names[:100]).all() and drawn.nunique() > 50

@@ -6,11 +6,11 @@
 - **keys** (a unique id per row) are left out;
 - **dates and times** become float days since 1970-01-01;
 - **constraints** (:mod:`.constraints`) rewrite the columns they bind;
-- **high-cardinality text** keeps its ``TOP_LEVELS`` commonest values (each on at least
-  ``MIN_COUNT`` rows) as categories and pools the rest into one category.
+- **high-cardinality text** keeps its commonest values as categories and pools the rest
+  into one category (:mod:`.pooling`).
 
-Coming back (:meth:`~TableFrame.inverse`), the pooled category is replaced by a real value
-drawn from the pooled ones by their frequencies; constraints are undone; numbers are
+Coming back (:meth:`~TableFrame.inverse`), the pooled category is replaced by a real pooled
+value that fits the rest of the row; constraints are undone; numbers are
 rounded to their column's decimal places, dates to whole days (or seconds); constraints are
 enforced once more on the rounded values; dates are written in their column's format and
 each row gets a new unique key.
@@ -26,15 +26,12 @@ import pandas as pd
 
 from ganforge.errors import GanforgeError
 from ganforge.tables import datetimes as dt
-from ganforge.tables.columns import native
 from ganforge.tables.constraints import Constraints, parse_constraints
 from ganforge.tables.keys import KeyForm, id_like
+from ganforge.tables.pooling import Pool
 
 KINDS = ("discrete", "continuous", "datetime", "key", "text")
 MAX_CATEGORIES = 50  # text columns with more distinct values are pooled (unless --discrete)
-TOP_LEVELS = 50  # values of a pooled column kept as categories
-MIN_COUNT = 2  # ... each of them on at least this many rows
-SENTINEL = "<other>"  # the pooled category (lengthened until no real value equals it)
 
 
 def decimals(col: pd.Series) -> int | None:
@@ -137,11 +134,9 @@ class TableFrame:
         self.constraints_ = Constraints(self.constraints).fit(view) if self.constraints else None
         modelled = self.constraints_.forward(view) if self.constraints_ else view
         forced = {n for n, k in given.items() if k in ("discrete", "continuous")}
-        self.pools_ = {
-            n: self._pool(modelled[n])
-            for n in modelled.columns
-            if n not in forced and self._pooled(n, modelled[n])
-        }
+        pooled = [n for n in modelled.columns if n not in forced and self._pooled(n, modelled[n])]
+        context = modelled.drop(columns=pooled)
+        self.pools_ = {n: Pool().fit(modelled[n], context) for n in pooled}
         self.discrete_ = [n for n in modelled.columns if given.get(n) == "discrete"]
         self.discrete_ += list(self.pools_)
         self.continuous_ = [n for n in modelled.columns if given.get(n) == "continuous"]
@@ -172,21 +167,6 @@ class TableFrame:
             return True
         return dt.is_text(col) and col.nunique() > MAX_CATEGORIES
 
-    @staticmethod
-    def _pool(col: pd.Series) -> dict[str, Any]:
-        counts = col.dropna().astype(object).value_counts(sort=True)
-        kept = [native(v) for v, c in counts.iloc[:TOP_LEVELS].items() if c >= MIN_COUNT]
-        rest = counts[~counts.index.isin(kept)]
-        sentinel = SENTINEL
-        while sentinel in counts.index:
-            sentinel += "_"
-        return {
-            "sentinel": sentinel,
-            "kept": kept,
-            "values": [native(v) for v in rest.index],
-            "counts": [int(c) for c in rest.to_numpy()],
-        }
-
     # -- the way in and out --------------------------------------------------------------
 
     def view(self, df: pd.DataFrame) -> pd.DataFrame:
@@ -210,9 +190,7 @@ class TableFrame:
         if self.constraints_ is not None:
             out = self.constraints_.forward(out)
         for name, pool in self.pools_.items():
-            col = out[name].astype(object)
-            rare = col.notna() & ~col.isin(pool["kept"])
-            out[name] = col.where(~rare, pool["sentinel"])
+            out[name] = pool.pool(out[name])
         return out
 
     def inverse(self, modelled: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -220,14 +198,9 @@ class TableFrame:
         formats and dtypes; ``seed`` drives the pooled values and the keys."""
         rng = np.random.default_rng(seed)
         out = modelled.copy()
+        context = out.drop(columns=list(self.pools_))
         for name, pool in self.pools_.items():
-            col = out[name].astype(object)
-            rare = (col == pool["sentinel"]).to_numpy()
-            if rare.any() and pool["values"]:
-                p = np.asarray(pool["counts"], dtype=np.float64)
-                picks = rng.choice(len(p), size=int(rare.sum()), p=p / p.sum())
-                col[rare] = np.asarray(pool["values"], dtype=object)[picks]
-            out[name] = col
+            out[name] = pool.unpool(out[name], context, rng)
         if self.constraints_ is not None:
             out = self.constraints_.inverse(out)
         units = {}
@@ -281,7 +254,7 @@ class TableFrame:
             "keys": _pairs({n: f.state_dict() for n, f in self.keys_.items()}),
             "text": self.text_,
             "decimals": _pairs(self.decimals_),
-            "pools": _pairs(self.pools_),
+            "pools": _pairs({n: p.state_dict() for n, p in self.pools_.items()}),
             "discrete": self.discrete_,
             "continuous": self.continuous_,
             "constraint_state": self.constraints_.state_dict() if self.constraints_ else None,
@@ -295,7 +268,7 @@ class TableFrame:
         frame.formats_, frame.grids_ = _dict(state["formats"]), _dict(state["grids"])
         frame.keys_ = {n: KeyForm.from_state(s) for n, s in state["keys"]}
         frame.text_, frame.decimals_ = list(state["text"]), _dict(state["decimals"])
-        frame.pools_ = _dict(state["pools"])
+        frame.pools_ = {n: Pool.from_state(p) for n, p in state["pools"]}
         frame.discrete_, frame.continuous_ = list(state["discrete"]), list(state["continuous"])
         frame.constraints_ = None
         if state.get("constraint_state") is not None:
