@@ -8,9 +8,11 @@ package's bundled files, read in the SDV venv and written as CSV (dates ``%Y-%m-
 
 Protocol, per table and seed (the order of the three models alternates by seed):
 
-* ganforge through its CLI, as a user runs it: ``ganforge train TABLE.csv --holdout 0
-  [--constraint ...]`` (column kinds inferred, its preset and thread choice), then
-  ``ganforge sample RUN -n ROWS``; both timed as whole processes, start-up included.
+* ganforge as a user runs it: ``GAN(df, holdout=0, constraints=[...]).fit(out=RUN)``
+  (what ``ganforge train TABLE.csv --holdout 0 --constraint ...`` runs: column kinds
+  inferred, its preset and thread choice, the whole run directory written), its fit timed
+  in-process as SDV's is; then ``ganforge sample RUN -n ROWS`` timed as a whole process,
+  start-up included.
 * SDV ``GaussianCopulaSynthesizer`` and ``CTGANSynthesizer``, defaults, given the
   benchmark's own metadata (the judge's truth) and the equivalent ``sdv.cag`` constraints
   (``Inequality``, ``FixedCombinations``); fit and sample timed inside the worker.
@@ -245,17 +247,30 @@ def judge(real: pd.DataFrame, syn: pd.DataFrame, spec: dict, n: int) -> tuple[li
     return failed, notes
 
 
+GANFORGE_WORKER = """
+import json, sys, time
+import pandas as pd
+import ganforge as gf
+csv, run, seed, steps, metadata = sys.argv[1:6]
+constraints = json.loads(sys.argv[6])
+df = pd.read_csv(csv)
+options = {"steps": int(steps)} if int(steps) else {}
+if metadata:
+    options["metadata"] = metadata
+start = time.perf_counter()
+gf.GAN(df, seed=int(seed), holdout=0.0, constraints=constraints, **options).fit(out=run)
+print(json.dumps({"fit": time.perf_counter() - start}))
+"""
+
+
 def run_ganforge(csv: Path, folder: Path, spec: dict, seed: int, args) -> dict:
-    """ganforge's CLI as a user runs it; whole processes timed."""
+    """ganforge as a user runs it: the fit of ``GAN(df).fit(out=RUN)`` (what ``ganforge
+    train`` does) timed in-process, as SDV's is; ``ganforge sample`` timed as a whole
+    process, start-up included."""
     run, out = folder / "ganforge-run", folder / "ganforge.csv"
-    train = [sys.executable, "-m", "ganforge", "train", str(csv), "--out", str(run),
-             "--seed", str(seed), "--holdout", "0", "--quiet"]  # fmt: skip
-    for text in spec["constraints"]:
-        train += ["--constraint", text]
-    if args.steps:
-        train += ["--steps", str(args.steps)]
-    if args.ganforge_metadata:
-        train += ["--metadata", str(csv.with_suffix(".json"))]
+    metadata = str(csv.with_suffix(".json")) if args.ganforge_metadata else ""
+    train = [sys.executable, "-c", GANFORGE_WORKER, str(csv), str(run), str(seed),
+             str(args.steps), metadata, json.dumps(spec["constraints"])]  # fmt: skip
     sample = [sys.executable, "-m", "ganforge", "sample", str(run), "-n",
               str(len(read(csv))), "-o", str(out), "--seed", str(seed)]  # fmt: skip
     row = {}
@@ -266,6 +281,8 @@ def run_ganforge(csv: Path, folder: Path, spec: dict, seed: int, args) -> dict:
         if done.returncode:
             last = (done.stderr.strip().splitlines() or ["?"])[-1].split(" (see `")[0]
             return {"error": f"{key}: {last}"}
+        if key == "fit":
+            row["fit"] = json.loads(done.stdout.strip().splitlines()[-1])["fit"]
     inferred = run / "metadata.json"
     if inferred.exists():  # ganforge's own inference, set beside the judge's truth
         meta = json.loads(inferred.read_text())
@@ -374,9 +391,10 @@ def summary(results: dict, seeds: int, sdv_epochs: int | None) -> tuple[list, li
             f"{k} {'PASS' if ok else 'FAIL'} ({why})" for k, ok, why in verdicts))  # fmt: skip
     startup = median([r for by in results.values() for m in MODELS[1:] for r in by[m]], "startup")
     note = (
-        f"Protocol: {seeds} seed(s), medians, models in alternating order. ganforge: CLI "
-        "`train --holdout 0` with the table's constraints, column kinds inferred, its preset; "
-        "`sample`; whole processes timed. SDV "
+        f"Protocol: {seeds} seed(s), medians, models in alternating order. ganforge: "
+        "`GAN(df, holdout=0, constraints=...).fit(out=RUN)` (as `ganforge train` runs it), "
+        "column kinds inferred, its preset, fit timed in-process; `ganforge sample` timed as a "
+        "whole process. SDV "
         f"{SDV_VERSION} GaussianCopula and CTGAN: defaults"
         + (f" (CTGAN {sdv_epochs} epochs)" if sdv_epochs else "")
         + ", the judge's metadata and sdv.cag constraints; fit and sample timed in-process "

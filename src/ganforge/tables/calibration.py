@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 LEVELS = 256  # quantiles per column on each side of the map
+TOLERANCE = 1e-6  # logit shifts stop once no step moves a share by more than about this
 
 
 class MarginalCalibration:
@@ -71,7 +72,8 @@ class MarginalCalibration:
 
         ``groups`` holds ``(start, end, target frequencies, rows)``: each group's average
         softmax over ``rows`` (a boolean mask) is moved onto its targets by iterative
-        proportional fitting, ``b ← b + log p_real - log p_model``.
+        proportional fitting, ``b ← b + log p_real - log p_model``, until no step is larger
+        than ``TOLERANCE`` (or after ``iterations``).
         """
         bias = np.zeros(logits.shape[1])
         for start, end, target, rows in groups:
@@ -84,7 +86,10 @@ class MarginalCalibration:
                 z = part + b
                 z = np.exp(z - z.max(axis=1, keepdims=True))
                 have = (z / z.sum(axis=1, keepdims=True)).mean(axis=0)
-                b += want - np.log(np.clip(have, 1e-12, None))
+                step = want - np.log(np.clip(have, 1e-12, None))
+                b += step
+                if np.abs(step).max() < TOLERANCE:  # the shares match: later steps change nothing
+                    break
             bias[start:end] = b - b.mean()
         return bias
 

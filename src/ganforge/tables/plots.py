@@ -70,6 +70,6 @@ def marginals_plot(
         if i == 0:
             ax.legend(fontsize=7)
     fig.suptitle(title.replace("$", r"\$"), fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.12, top=0.88, wspace=0.3, hspace=0.7)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
