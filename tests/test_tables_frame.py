@@ -156,8 +156,10 @@ def test_generated_rows_come_back_in_the_columns_own_forms():
     noisy = modelled.copy()
     for name in ("t_min", "t_max", "day"):
         noisy[name] = modelled[name] + rng.normal(0, 3, len(df))  # as a generator might
+    noisy["t_min"] = noisy["t_min"].clip(df["t_min"].min(), df["t_min"].max())  # as decoded
     back = frame.inverse(noisy, seed=1)
     assert (back["t_min"] <= back["t_max"]).all()
+    assert back["t_max"].between(df["t_max"].min(), df["t_max"].max()).all()  # rebuilt, in range
     for name in ("t_min", "t_max"):
         assert (back[name] == back[name].round(1)).all()
     assert pd.to_datetime(back["day"], format="%d.%m.%Y").notna().all()

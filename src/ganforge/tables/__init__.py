@@ -1,17 +1,22 @@
-"""Synthetic tabular data: column types, a reversible transformer, a conditional GAN with
-training-by-sampling and packing, and table metrics.
+"""Synthetic tabular data: column kinds (numbers, categories, dates, keys, free text),
+constraints between columns, a reversible transformer, a conditional GAN with
+training-by-sampling and packing, SDV metadata, and table metrics (SDMetrics' quality score
+among them).
 
 ```python
 import ganforge as gf
-gan = gf.GAN(df, seed=0, discrete=["city"]).fit(out="runs/people")
+gan = gf.GAN(df, seed=0, discrete=["city"], constraints=["start <= end"]).fit(out="runs/p")
 rows = gan.sample(1000, seed=1, conditions={"city": "rome"})
-gan = gf.GAN.load("runs/people")
+gan = gf.GAN.load("runs/p")
 ```
 """
 
 from ganforge.tables.calibration import MarginalCalibration
 from ganforge.tables.cli import parse_columns, parse_conditions, write_table
 from ganforge.tables.columns import ColumnSpec, infer_columns, is_point_set, read_table
+from ganforge.tables.constraints import Constraints, Fixed, Inequality, parse_constraint
+from ganforge.tables.frame import TableFrame
+from ganforge.tables.metadata import read_metadata, to_sdv, write_metadata
 from ganforge.tables.metrics import (
     column_shape_scores,
     column_shapes,
@@ -25,12 +30,22 @@ from ganforge.tables.metrics import (
 )
 from ganforge.tables.options import TableOptions, preset_steps
 from ganforge.tables.privacy import copied_rows, dcr
+from ganforge.tables.quality import quality_report
 from ganforge.tables.scores import holdout_split, table_metrics
 from ganforge.tables.synth import TableSynthesizer
 from ganforge.tables.transformer import Span, TableTransformer
 
 __all__ = [
     "ColumnSpec",
+    "Constraints",
+    "Fixed",
+    "Inequality",
+    "TableFrame",
+    "parse_constraint",
+    "quality_report",
+    "read_metadata",
+    "to_sdv",
+    "write_metadata",
     "MarginalCalibration",
     "Span",
     "TableOptions",

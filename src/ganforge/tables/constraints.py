@@ -303,6 +303,11 @@ class Constraints:
         self._dtypes, self._units = dict(state["dtypes"]), dict(state["units"])
         self._names, self._labels = list(state["names"]), [list(x) for x in state["labels"]]
 
+    @property
+    def highs(self) -> list[str]:
+        """The columns that are the larger side of an inequality, in the order rebuilt."""
+        return list(self._order)
+
     def members(self, name: Any) -> list[Any]:
         """The table columns that the modelled column ``name`` holds: a fixed group's
         columns for its merged column, else ``[name]``."""

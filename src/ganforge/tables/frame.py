@@ -132,6 +132,8 @@ class TableFrame:
         }
         view = self.view(df)
         self.constraints_ = Constraints(self.constraints).fit(view) if self.constraints else None
+        highs = self.constraints_.highs if self.constraints_ else []
+        self.ranges_ = {n: [float(view[n].min()), float(view[n].max())] for n in highs}
         modelled = self.constraints_.forward(view) if self.constraints_ else view
         forced = {n for n, k in given.items() if k in ("discrete", "continuous")}
         pooled = [n for n in modelled.columns if n not in forced and self._pooled(n, modelled[n])]
@@ -203,6 +205,8 @@ class TableFrame:
             out[name] = pool.unpool(out[name], context, rng)
         if self.constraints_ is not None:
             out = self.constraints_.inverse(out)
+        for name, (low, high) in self.ranges_.items():  # a rebuilt larger side stays in range:
+            out[name] = out[name].clip(low, high)  # it was >= its lows, and so are both bounds
         units = {}
         for name, places in self.decimals_.items():
             out[name] = np.round(out[name].astype(np.float64), places)
@@ -254,6 +258,7 @@ class TableFrame:
             "keys": _pairs({n: f.state_dict() for n, f in self.keys_.items()}),
             "text": self.text_,
             "decimals": _pairs(self.decimals_),
+            "ranges": _pairs(self.ranges_),
             "pools": _pairs({n: p.state_dict() for n, p in self.pools_.items()}),
             "discrete": self.discrete_,
             "continuous": self.continuous_,
@@ -269,6 +274,7 @@ class TableFrame:
         frame.keys_ = {n: KeyForm.from_state(s) for n, s in state["keys"]}
         frame.text_, frame.decimals_ = list(state["text"]), _dict(state["decimals"])
         frame.pools_ = {n: Pool.from_state(p) for n, p in state["pools"]}
+        frame.ranges_ = _dict(state["ranges"])
         frame.discrete_, frame.continuous_ = list(state["discrete"]), list(state["continuous"])
         frame.constraints_ = None
         if state.get("constraint_state") is not None:
