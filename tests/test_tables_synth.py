@@ -9,7 +9,7 @@ import torch
 import ganforge as gf
 from ganforge.errors import GanforgeError
 from ganforge.tables import TableSynthesizer, preset_steps
-from ganforge.tables.options import MAX_STEPS, MIN_STEPS
+from ganforge.tables.options import MAX_FLOOR, MAX_STEPS, MIN_STEPS, preset_width
 
 SMALL = dict(batch_size=100, pack=5, latent_dim=16, g_width=64, d_width=64, max_modes=4)
 
@@ -131,11 +131,14 @@ def test_resume_continues_exactly(tmp_path):
     pd.testing.assert_frame_equal(whole.sample(100, seed=1), resumed.sample(100, seed=1))
 
 
-def test_steps_preset_grows_for_small_tables():
+def test_steps_and_width_presets_fit_the_table():
     assert preset_steps(100, 500) == MIN_STEPS  # small tables are not under-trained
-    assert preset_steps(20_000, 500) == 12_000  # 300 passes over a larger one
+    assert preset_steps(100, 500, n_columns=10) == 1500  # 150 steps per column
+    assert preset_steps(100, 500, n_columns=31) == MAX_FLOOR  # ... up to a floor of 4,000
+    assert preset_steps(30_000, 500, n_columns=31) == 6000  # 100 passes over a larger one
     assert preset_steps(10**7, 500) == MAX_STEPS
     assert TableSynthesizer(**SMALL).options.steps == 0  # 0: the preset
+    assert preset_width(128) == 128 and preset_width(129) == 256
 
 
 def test_options_errors_teach():

@@ -310,8 +310,10 @@ class Tables(Modality):
             "tables (a .csv file with a header)",
             "These flags, and of the flags above "
             + ", ".join("--" + n.replace("_", "-") for n in shared)
-            + ", with the table model's own defaults (--steps: 300 passes over the rows, "
-            "4,000 to 20,000; --batch-size 300, --pack 2, WGAN-GP, Adam 2e-4 (0.5, 0.9)).",
+            + ", with the table model's own defaults (--steps: 100 passes over the rows, at "
+            "least 150 per column within 1,000 to 4,000, at most 20,000; --g-width/--d-width: 128 "
+            "for rows encoded in up to 128 values, else 256; --batch-size 300, --pack 2, "
+            "WGAN-GP, Adam 2e-4 (0.5, 0.9)).",
         )
         for name, what in COLUMN_HELP.items():
             group.add_argument(

@@ -9,9 +9,12 @@ from typing import Any
 from ganforge.errors import GanforgeError
 from ganforge.schedule import SCHEDULES
 
-MIN_STEPS = 4000  # no table, however small, gets fewer generator updates
-EPOCHS = 300  # passes over the rows that a large table gets (CTGAN's default)
+EPOCHS = 100  # passes over the rows (CTGAN makes 300; the calibration fixes the marginals)
+STEPS_PER_COLUMN = 150  # ... but at least this many steps per modelled column: pairs to learn
+MIN_STEPS = 1000  # no table gets fewer
+MAX_FLOOR = 4000  # the per-column floor stops here
 MAX_STEPS = 20000
+NARROW, WIDE = 128, 256  # network width for encoded rows up to NARROW values wide, and above
 
 
 def _opt(default: Any, help: str) -> Any:
@@ -27,9 +30,9 @@ class TableOptions:
     batch_size: int = _opt(300, "rows per batch, real and generated alike (a multiple of pack)")
     pack: int = _opt(2, "rows the discriminator judges together (PacGAN)")
     latent_dim: int = _opt(128, "dimension of the random input")
-    g_width: int = _opt(256, "generator width (residual MLP)")
+    g_width: int = _opt(0, "generator width (residual MLP); 0: the preset for the table")
     g_depth: int = _opt(2, "generator residual blocks")
-    d_width: int = _opt(256, "discriminator width")
+    d_width: int = _opt(0, "discriminator width; 0: the preset for the table")
     d_depth: int = _opt(2, "discriminator hidden layers")
     lr_g: float = _opt(2e-4, "generator learning rate (Adam)")
     lr_d: float = _opt(2e-4, "discriminator learning rate (Adam)")
@@ -55,8 +58,16 @@ class TableOptions:
             )
 
 
-def preset_steps(n_rows: int, batch_size: int) -> int:
-    """Generator updates for a table of ``n_rows``: ``EPOCHS`` passes over the rows, but
-    never fewer than ``MIN_STEPS`` (small tables must not be under-trained) nor more than
-    ``MAX_STEPS``."""
-    return int(min(MAX_STEPS, max(MIN_STEPS, math.ceil(EPOCHS * n_rows / batch_size))))
+def preset_steps(n_rows: int, batch_size: int, n_columns: int = 0) -> int:
+    """Generator updates for a table of ``n_rows`` and ``n_columns`` modelled columns:
+    ``EPOCHS`` passes over the rows, but at least ``STEPS_PER_COLUMN`` per column (from
+    ``MIN_STEPS`` up to ``MAX_FLOOR``: a small table with many columns has many pairs to
+    learn) and at most ``MAX_STEPS``."""
+    floor = min(MAX_FLOOR, max(MIN_STEPS, STEPS_PER_COLUMN * n_columns))
+    return int(min(MAX_STEPS, max(floor, math.ceil(EPOCHS * n_rows / batch_size))))
+
+
+def preset_width(data_dim: int) -> int:
+    """Network width for rows encoded as ``data_dim`` values: ``NARROW`` up to ``NARROW``
+    values, ``WIDE`` above (a few columns need no wide networks, and train faster)."""
+    return NARROW if data_dim <= NARROW else WIDE

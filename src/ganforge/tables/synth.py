@@ -28,7 +28,7 @@ from ganforge.tables.columns import ColumnSpec, infer_columns, read_table
 from ganforge.tables.frame import TableFrame
 from ganforge.tables.metadata import read_metadata, to_sdv
 from ganforge.tables.model import Packed, TableGenerator, TableNoise, TableSource, generator_input
-from ganforge.tables.options import TableOptions, preset_steps
+from ganforge.tables.options import TableOptions, preset_steps, preset_width
 from ganforge.tables.sampler import ConditionSampler
 from ganforge.tables.transformer import TableTransformer
 from ganforge.trainer import Trainer, evaluating
@@ -96,7 +96,8 @@ class TableSynthesizer:
         self.transformer_.fit(modelled, specs)
         encoded = self.transformer_.transform(modelled)
         self.sampler_ = ConditionSampler.from_data(self.transformer_.output_spans, encoded)
-        self.steps_ = opt.steps or preset_steps(len(df), opt.batch_size)
+        columns = sum(s.kind != "constant" for s in specs)
+        self.steps_ = opt.steps or preset_steps(len(df), opt.batch_size, columns)
         self.n_rows_ = len(df)
         self._build()
         self.step_ = 0
@@ -219,11 +220,15 @@ class TableSynthesizer:
         sampler = self.sampler_
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(net_seed)
+            preset = preset_width(self.transformer_.dim_)
             generator = TableGenerator(
-                spans, opt.latent_dim, sampler.spans, opt.g_width, opt.g_depth, opt.tau, opt.hard
-            )
+                spans, opt.latent_dim, sampler.spans, opt.g_width or preset, opt.g_depth,
+                opt.tau, opt.hard,
+            )  # fmt: skip
             width = opt.pack * (generator.data_dim + sampler.cond_dim)
-            discriminator = MLPDiscriminator(width, opt.d_width, opt.d_depth, "leaky_relu")
+            discriminator = MLPDiscriminator(
+                width, opt.d_width or preset, opt.d_depth, "leaky_relu"
+            )
         packed = Packed(generator, opt.pack)
         betas = (opt.beta1, opt.beta2)
 
