@@ -85,18 +85,22 @@ def test_a_table_as_people_have_it_end_to_end(tmp_path):
         (["--datetime", "city"], "is not a date in a known format"),
         (["--key", "city"], "duplicated values"),
         (["--constraint", "t_max <= t_min"], "broken by 300 of 300 rows"),
+        (["--key", "dup"], "1 duplicated values"),  # a key unique in neither part of a split
         (["--constraint", "t_min <= nowhere"], "nowhere"),
         (["--constraint", "t_min ~ t_max"], "constraint"),
         (["--metadata", "missing.json"], "does not exist"),
     ],
 )
 def test_bad_input_is_one_line_and_nothing_is_lost(tmp_path, capsys, flags, message):
-    _table(tmp_path / "orders.csv")
+    df = _table(tmp_path / "orders.csv")
+    df["dup"] = np.arange(len(df))
+    df.loc[7, "dup"] = 250  # rows 7 and 250 share it: the 20 % split may part them
+    df.to_csv(tmp_path / "orders.csv", index=False)
     run = tmp_path / "run"
     run.mkdir()
     (run / "keep.txt").write_text("mine")
     argv = ["train", str(tmp_path / "orders.csv"), "--out", str(run), "--overwrite", *SMALL]
-    assert main([*argv, "--holdout", "0", *flags]) == 2
+    assert main([*argv, *flags]) == 2  # counted on every row, before the split
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
     assert sorted(p.name for p in run.iterdir()) == ["keep.txt"]

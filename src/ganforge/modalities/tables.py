@@ -20,7 +20,8 @@ from ganforge.modalities.base import Batches, Modality, Model, trainer_state
 from ganforge.run import RunDir, check_same_config
 from ganforge.tables.cli import parse_columns, write_table
 from ganforge.tables.columns import read_table
-from ganforge.tables.metadata import write_metadata
+from ganforge.tables.frame import TableFrame
+from ganforge.tables.metadata import read_metadata, write_metadata
 from ganforge.tables.options import TableOptions
 from ganforge.tables.run import (
     EVAL_ROWS,
@@ -75,8 +76,12 @@ class TableModel(Model):
         """Splits off the held-out rows and prepares the synthesizer on the rest."""
         path = Path(data) if isinstance(data, (str, Path)) else None
         df = read_table(data) if path is not None else data
+        cols, rules = self.columns, self.rules
+        meta = read_metadata(rules["metadata"]) if rules["metadata"] is not None else None
+        # checked on every row first: errors count the user's rows, keys are unique across
+        # the split; the model itself learns from the training rows only
+        TableFrame(cols, rules["constraints"], meta).fit(df)
         self.train_, self.holdout_ = split(df, self.run_options["holdout"], self.synth.options.seed)
-        cols = self.columns
         self.synth.prepare(
             self.train_, cols["discrete"], cols["continuous"], datetime_columns=cols["datetime"],
             key_columns=cols["key"], text_columns=cols["text"], **self.rules,
