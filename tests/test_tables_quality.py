@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats.contingency import association
 
+from ganforge.errors import GanforgeError
 from ganforge.tables.quality import (
     _cramers_v,
     contingency_similarity,
@@ -184,7 +185,7 @@ def test_overall_score_is_the_mean_of_the_two_properties():
     assert close(out["score"], (0.875 + 0.75) / 2)
     v2 = {"METADATA_SPEC_VERSION": "V2", "tables": {"t": meta}}
     assert quality_report(real, synth, v2) == out
-    with pytest.raises(ValueError, match="one table"):
+    with pytest.raises(GanforgeError, match="one table"):
         quality_report(real, synth, {"tables": {"t": meta, "s": meta}})
-    with pytest.raises(ValueError, match="not in the data"):
+    with pytest.raises(GanforgeError, match="not in the data"):
         quality_report(real[["u"]], synth, meta)

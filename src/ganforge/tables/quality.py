@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr
 
+from ganforge.errors import GanforgeError
+
 CONTINUOUS = ("numerical", "datetime")
 DISCRETE = ("categorical", "ordinal", "boolean")
 REAL_CORRELATION_THRESHOLD = 0.5  # SDMetrics' default for Column Pair Trends
@@ -48,11 +50,11 @@ def table_columns(metadata: dict) -> dict[str, dict]:
     if "tables" in metadata:
         tables = metadata["tables"]
         if len(tables) != 1:
-            raise ValueError(f"metadata must hold exactly one table, found {len(tables)}")
+            raise GanforgeError(f"metadata must hold exactly one table, found {len(tables)}")
         metadata = next(iter(tables.values()))
     columns = metadata.get("columns")
     if not isinstance(columns, dict):
-        raise ValueError("metadata has no 'columns' mapping")
+        raise GanforgeError("metadata has no 'columns' mapping; give SDV single-table metadata")
     return columns
 
 
@@ -226,7 +228,9 @@ def quality_report(
     }
     missing = [c for c in columns if c not in real.columns or c not in synthetic.columns]
     if missing:
-        raise ValueError(f"columns in the metadata but not in the data: {missing}")
+        raise GanforgeError(
+            f"columns in the metadata but not in the data: {missing}; give both tables"
+        )
 
     numbers: dict[str, tuple | None] = {}  # continuous columns as floats
     discrete: dict[str, tuple | None] = {}  # every column as categories: continuous ones binned
