@@ -27,6 +27,7 @@ from ganforge.nets import (  # noqa: E402
     MLPGenerator,
 )
 from ganforge.noise import Noise  # noqa: E402
+from ganforge.resnet_nets import ResNetDiscriminator, ResNetGenerator  # noqa: E402
 from ganforge.trainer import Trainer  # noqa: E402
 from ganforge.version import __version__
 
@@ -39,6 +40,8 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "Noise",
+    "ResNetDiscriminator",
+    "ResNetGenerator",
     "TrainConfig",
     "Trainer",
     "__version__",

@@ -39,19 +39,28 @@ class TrainConfig:
     net: str = _opt(
         "auto",
         "network family (auto: mlp for points, dcgan for pictures, seq for sequences; "
-        "rcgan: the recurrent baseline for sequences)",
-        ("auto", "mlp", "dcgan", "seq", "rcgan", "custom"),
+        "resnet: R3GAN-style residual nets for pictures; rcgan: the recurrent baseline for "
+        "sequences)",
+        ("auto", "mlp", "dcgan", "resnet", "seq", "rcgan", "custom"),
     )
     g_width: int = _opt(
-        128, "generator width: hidden units (mlp) or channels at full resolution (dcgan)"
+        128,
+        "generator width: hidden units (mlp) or channels at full resolution (dcgan, resnet)",
     )
-    g_depth: int = _opt(3, "generator depth: hidden layers (mlp) or convolutions per block (dcgan)")
+    g_depth: int = _opt(
+        3,
+        "generator depth: hidden layers (mlp), convolutions per block (dcgan) or residual "
+        "blocks per resolution (resnet)",
+    )
     g_act: str = _opt("relu", "generator activation (mlp)")
     d_width: int = _opt(
-        128, "discriminator width: hidden units (mlp) or channels of its first layer (dcgan)"
+        128,
+        "discriminator width: hidden units (mlp) or channels of its first layer (dcgan, resnet)",
     )
     d_depth: int = _opt(
-        3, "discriminator depth: hidden layers (mlp) or convolutions per block (dcgan)"
+        3,
+        "discriminator depth: hidden layers (mlp), convolutions per block (dcgan) or "
+        "residual blocks per resolution (resnet)",
     )
     d_act: str = _opt("leaky_relu", "discriminator activation (mlp)")
     d_norm: str = _opt("none", "normalisation in the dcgan discriminator", ("none", "batch"))

@@ -240,12 +240,7 @@ class DCGANGenerator(nn.Module):
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """``(N, latent_dim)`` or ``(N, latent_dim, 1, 1)`` noise, and for a conditional
         generator the classes ``(N,)``, → ``(N, C, H, W)``."""
-        z = z.flatten(1)
-        if z.shape[1] != self.latent_dim:
-            raise GanforgeError(
-                f"generator expects noise of size {self.latent_dim}, got {z.shape[1]}: "
-                "make --latent-dim match the generator"
-            )
+        z = _noise(z, self.latent_dim)
         y = _classes(y, z.shape[0], self.num_classes, "generator")
         if y is not None:
             z = torch.cat([z, F.one_hot(y, self.num_classes).to(z.dtype)], 1)
@@ -338,11 +333,7 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """``(N, C, H, W)``, and for a conditional discriminator the classes ``(N,)``, →
         ``(N / pack,)`` logits."""
-        if tuple(x.shape[1:]) != self.shape:
-            raise GanforgeError(
-                f"discriminator expects images of shape {self.shape}, got "
-                f"{tuple(x.shape[1:])}: make the data match --resolution and the channels"
-            )
+        _check_pictures(x, self.shape)
         h = self.body(_pack(x, self.pack))
         if h.requires_grad and _layout(h) == torch.channels_last:
             # flattening makes the gradient contiguous: give it back in h's layout
@@ -353,6 +344,27 @@ class DCGANDiscriminator(nn.Module):
         if y is not None:
             logits = logits + (self.embed(y) * h).sum(1)
         return logits
+
+
+def _noise(z: Tensor, latent_dim: int) -> Tensor:
+    """Noise ``(N, latent_dim)`` or ``(N, latent_dim, 1, 1)`` as ``(N, latent_dim)``, after
+    checking its size."""
+    z = z.flatten(1)
+    if z.shape[1] != latent_dim:
+        raise GanforgeError(
+            f"generator expects noise of size {latent_dim}, got {z.shape[1]}: "
+            "make --latent-dim match the generator"
+        )
+    return z
+
+
+def _check_pictures(x: Tensor, shape: tuple[int, int, int]) -> None:
+    """Refuses pictures ``x`` whose ``(C, H, W)`` is not the discriminator's ``shape``."""
+    if tuple(x.shape[1:]) != shape:
+        raise GanforgeError(
+            f"discriminator expects images of shape {shape}, got "
+            f"{tuple(x.shape[1:])}: make the data match --resolution and the channels"
+        )
 
 
 def _check_classes(num_classes: int) -> int:

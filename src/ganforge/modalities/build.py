@@ -16,6 +16,7 @@ from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES
 from ganforge.nets import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
 from ganforge.noise import Noise
+from ganforge.resnet_nets import ResNetDiscriminator, ResNetGenerator
 from ganforge.seeds import seeds
 from ganforge.sequence_nets import sequence_networks
 from ganforge.trainer import Trainer
@@ -40,6 +41,8 @@ def builtin_networks(
             cfg.g_width, cfg.g_depth, cfg.d_width, cfg.d_depth,
         )  # fmt: skip
         return generator, discriminator, False
+    if cfg.net == "resnet":
+        return (*resnet_networks(cfg, shape, num_classes), True)
     conv = cfg.net == "dcgan" or (cfg.net == "auto" and len(shape) == 3)
     if conv:
         if len(shape) != 3:
@@ -63,6 +66,28 @@ def builtin_networks(
     if len(shape) > 1:  # an MLP on pictures: flat vectors in, pictures out
         generator = nn.Sequential(generator, nn.Unflatten(1, shape))
     return generator, discriminator, False
+
+
+def resnet_networks(cfg: TrainConfig, shape: tuple[int, ...], num_classes: int = 0) -> Networks:
+    """The R3GAN-style residual pair of ``--net resnet`` for pictures ``(C, H, W)``; their
+    cardinality and expansion are the constructors' defaults."""
+    if len(shape) != 3:
+        raise GanforgeError(
+            f"--net resnet needs pictures (C, H, W), but the data have shape {shape}; "
+            "choose --net auto"
+        )
+    if cfg.d_norm != "none" or cfg.spectral_norm:
+        raise GanforgeError(
+            "the resnet nets have no normalisation layers (their residual blocks start at zero):"
+            " drop --d-norm and --spectral-norm, or choose --net dcgan"
+        )
+    generator = ResNetGenerator(
+        cfg.latent_dim, shape, cfg.g_width, cfg.g_depth, num_classes=num_classes
+    )
+    discriminator = ResNetDiscriminator(
+        shape, cfg.d_width, cfg.d_depth, pack=cfg.pack, num_classes=num_classes
+    )
+    return generator, discriminator
 
 
 def _has_batch_statistics(module: nn.Module) -> bool:
