@@ -4,7 +4,13 @@ from torch import nn
 from torch.testing import assert_close
 
 from ganforge.losses import realness
-from ganforge.penalties import clip_weights, gradient_penalty, input_grad_sq_norm, r1_penalty
+from ganforge.penalties import (
+    clip_weights,
+    gradient_penalty,
+    input_grad_sq_norm,
+    r1_penalty,
+    r2_penalty,
+)
 
 
 def _linear_d(dim=3, seed=0):
@@ -18,6 +24,17 @@ def test_r1_on_linear_discriminator_is_half_gamma_w_squared():
     logits = realness(d(real))
     w2 = d.weight.detach().square().sum()
     assert_close(r1_penalty(logits, real, gamma=4.0), 0.5 * 4.0 * w2)
+
+
+def test_r2_on_linear_discriminator_is_half_gamma_w_squared_and_trains_d():
+    d = _linear_d()
+    fake = torch.randn(16, 3, dtype=torch.float64, requires_grad=True)
+    w = d.weight.detach()
+    penalty = r2_penalty(realness(d(fake)), fake, gamma=0.3)
+    assert_close(penalty, 0.5 * 0.3 * w.square().sum())
+    penalty.backward()  # d/dw of ½γ‖w‖² = γ w; the bias has no say in ∇ₓD
+    assert_close(d.weight.grad, 0.3 * w)
+    assert d.bias.grad is None
 
 
 def test_gradient_penalty_on_linear_discriminator():

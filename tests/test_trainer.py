@@ -53,9 +53,10 @@ def _real(n=32, seed=1):
     return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
 
 
+@pytest.mark.parametrize("r2_gamma", [0.0, 1.0])
 @pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_generator_step_leaves_discriminator_bitwise_unchanged(loss):
-    tr = _trainer(loss)
+def test_generator_step_leaves_discriminator_bitwise_unchanged(loss, r2_gamma):
+    tr = _trainer(loss, r2_gamma=r2_gamma)
     tr.discriminator_step(_real())  # give D non-trivial state and .grad
     d_state = _snapshot(tr.discriminator)
     d_grads = [p.grad.clone() for p in tr.discriminator.parameters()]
@@ -69,9 +70,11 @@ def test_generator_step_leaves_discriminator_bitwise_unchanged(loss):
     assert any(changed), "the generator step must change the generator"
 
 
+@pytest.mark.parametrize("r2_gamma", [0.0, 1.0])
 @pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_discriminator_step_leaves_generator_bitwise_unchanged(loss):
-    tr = _trainer(loss, r1_gamma=1.0)
+def test_discriminator_step_leaves_generator_bitwise_unchanged(loss, r2_gamma):
+    tr = _trainer(loss, r1_gamma=1.0, r2_gamma=r2_gamma)
+    tr.discriminator_step(_real(seed=2))  # a relativistic G step judges its real batch
     tr.generator_step(32)
     g_state = _snapshot(tr.generator)
     g_grads = [p.grad.clone() for p in tr.generator.parameters()]
@@ -96,12 +99,13 @@ def test_no_gradient_is_computed_for_the_frozen_network():
     assert got == {"d": set(range(len(list(tr.discriminator.parameters())))), "g": set()}
 
 
+@pytest.mark.parametrize("r2_gamma", [0.0, 1.0])
 @pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_real_and_generated_halves_backpropagated_apart_give_the_joint_gradient(loss):
+def test_real_and_generated_halves_backpropagated_apart_give_the_joint_gradient(loss, r2_gamma):
     """A separable loss lets the D step free the real half's graph before the generated
     half is judged; the update must equal the one from a single joint backward pass."""
-    split = _trainer(loss, r1_gamma=1.0)
-    joint = _trainer(loss, r1_gamma=1.0)
+    split = _trainer(loss, r1_gamma=1.0, r2_gamma=r2_gamma)
+    joint = _trainer(loss, r1_gamma=1.0, r2_gamma=r2_gamma)
     joint.loss = dataclasses.replace(joint.loss, separable=False)
     for i in range(3):
         a = split.discriminator_step(_real(seed=i))

@@ -31,8 +31,9 @@ class TrainConfig:
     batch_size: int = _opt(256, "samples per batch, real and generated alike")
     loss: str = _opt(
         "nonsaturating",
-        "GAN loss",
-        ("minimax", "nonsaturating", "wasserstein", "wgan-gp", "hinge", "least-squares"),
+        "GAN loss (rpgan: R3GAN's relativistic pairing loss, best with --r1-gamma and "
+        "--r2-gamma at the same value)",
+        ("minimax", "nonsaturating", "wasserstein", "wgan-gp", "hinge", "least-squares", "rpgan"),
     )
     latent_dim: int = _opt(8, "dimension of the random input")
     noise: str = _opt("normal", "distribution of the random input", ("normal", "uniform"))
@@ -132,6 +133,9 @@ class TrainConfig:
     )
     r1_gamma: float = _opt(0.1, "R1 penalty weight gamma on real data (0 = off)")
     r1_every: int = _opt(4, "apply R1 every k discriminator updates, weighted by k (lazy R1)")
+    r2_gamma: float = _opt(
+        0.0, "R2 penalty weight gamma on generated data, lazy with R1 (--r1-every) (0 = off)"
+    )
     ema_decay: float = _opt(
         0.999,
         "largest EMA decay of the generator's weights; samples use the EMA (0 = off); "
@@ -241,7 +245,7 @@ class TrainConfig:
         for name in ("ckpt_every", "eval_every", "eval_n", "sample_every", "threads", "seq_len"):
             if getattr(self, name) < 0:
                 raise GanforgeError(f"--{name.replace('_', '-')} must be 0 or more")
-        for name in ("d_l2", "unrolled_steps"):
+        for name in ("d_l2", "unrolled_steps", "r2_gamma"):
             if getattr(self, name) < 0:
                 raise GanforgeError(f"--{name.replace('_', '-')} must be 0 or more")
         if not 0 <= self.label_smoothing < 0.5:
@@ -260,6 +264,16 @@ class TrainConfig:
             )
         if not 0 < self.g_topk <= 1:
             raise GanforgeError(f"--g-topk must be in (0, 1], got {self.g_topk}")
+        if self.loss == "rpgan" and self.g_topk < 1:
+            raise GanforgeError(
+                "--g-topk drops generated samples from rpgan's real-generated pairs; "
+                "use --g-topk 1 with --loss rpgan"
+            )
+        if self.compile and self.r2_gamma > 0 and self.r1_gamma == 0:
+            raise GanforgeError(
+                "--compile keeps D eager only under R1 or the gradient penalty, and R2's "
+                "double backward pass needs it eager too; add --r1-gamma or drop --compile"
+            )
         if not 0 < self.g_topk_anneal <= 1:
             raise GanforgeError(f"--g-topk-anneal must be in (0, 1], got {self.g_topk_anneal}")
         if self.dot_steps < 0:

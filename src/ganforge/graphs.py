@@ -14,10 +14,10 @@ state and the EMA stop exactly where the eager step would have raised.
 As PyTorch's documentation describes, the first steps run eagerly on a side stream (they
 are real training steps), then the step is captured with static input buffers. Each
 setting that the graph bakes in keys a graph of its own: the batch shapes, which
-discriminator updates apply the lazy R1 penalty, and the optimizers' hyperparameters (a
-learning-rate change captures again). The EMA update is a small graph of its own, with its
-weight in a device tensor. Loading a checkpoint drops the graphs (the optimizer state is
-new memory); they are captured again.
+discriminator updates apply the lazy R1 and R2 penalties, and the optimizers'
+hyperparameters (a learning-rate change captures again). The EMA update is a small graph
+of its own, with its weight in a device tensor. Loading a checkpoint drops the graphs (the
+optimizer state is new memory); they are captured again.
 
 Where the step cannot be captured (not CUDA, fp16's gradient scaler, distributed
 training, classes, augmentation, instance noise, weight clipping, unrolled steps, more
@@ -127,10 +127,10 @@ class StepGraphs:
         return self.account(records, out.tolist())
 
     def _key(self, batches: list[Tensor]) -> tuple:
-        """What a graph bakes in: batch layouts, the lazy-R1 pattern, hyperparameters."""
+        """What a graph bakes in: batch layouts, the lazy R1/R2 pattern, hyperparameters."""
         tr = self.trainer
         r1 = tuple(
-            tr.r1_gamma > 0 and (tr.num_d_updates + i) % tr.r1_every == 0
+            (tr.r1_gamma > 0 or tr.r2_gamma > 0) and (tr.num_d_updates + i) % tr.r1_every == 0
             for i in range(tr.n_critic)
         )
         hyper = tuple(

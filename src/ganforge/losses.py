@@ -1,4 +1,5 @@
-"""The course's GAN losses, on realness logits, in one registry.
+"""The course's GAN losses, and the relativistic pairing loss of R3GAN, on realness
+logits, in one registry.
 
 Every function takes logits (higher means more real, no sigmoid applied) as keyword
 arguments and returns a scalar mean over the batch. ``s`` below is softplus, so that
@@ -90,6 +91,28 @@ def _least_squares_g_loss(*, fake: Tensor) -> Tensor:
     return 0.5 * (fake - 1).square().mean()
 
 
+def _rpgan_d_loss(*, real: Tensor, fake: Tensor) -> Tensor:
+    # RpGAN (Huang et al. 2024): s(-(r_i - f_i)), the i-th real sample against the i-th fake
+    _check_pairs(real, fake)
+    return F.softplus(-(real - fake)).mean()
+
+
+def _rpgan_g_loss(*, fake: Tensor, real: Tensor) -> Tensor:
+    # the mirror image: s(-(f_i - r_i)), the i-th fake against the i-th real sample
+    _check_pairs(real, fake)
+    return F.softplus(-(fake - real)).mean()
+
+
+def _check_pairs(real: Tensor, fake: Tensor) -> None:
+    """Real and generated logits pair index by index (never by broadcasting)."""
+    if real.shape != fake.shape:
+        raise GanforgeError(
+            f"rpgan pairs the i-th real logit with the i-th generated one, but got "
+            f"{tuple(real.shape)} real and {tuple(fake.shape)} generated logits; give real and "
+            "generated batches of the same size"
+        )
+
+
 @dataclass(frozen=True)
 class Loss:
     """A named pair of discriminator and generator losses.
@@ -97,7 +120,7 @@ class Loss:
     Attributes:
         name: the registry name.
         d_loss: ``d_loss(real=, fake=)`` on logits.
-        g_loss: ``g_loss(fake=)`` on logits.
+        g_loss: ``g_loss(fake=)`` on logits; a relativistic loss's ``g_loss(fake=, real=)``.
         clip_value: weight clipping bound for the critic after each D update (WGAN), or None.
         gp_weight: weight of the gradient penalty added to the D loss (WGAN-GP), or 0.
         separable: ``d_loss`` is a term of the real logits plus a term of the fake logits,
@@ -106,6 +129,9 @@ class Loss:
         halves: the two terms of a separable ``d_loss``, ``(real_term(r), fake_term(f))``,
             whose sum is ``d_loss(real=r, fake=f)`` bitwise; without them the trainer
             computes each half as ``d_loss`` with zeros for the other logits.
+        relativistic: the generator's loss compares its samples with real ones, so it also
+            takes ``real`` logits (the trainer's frozen discriminator judges the real batch
+            of its last update); such a loss is not separable.
     """
 
     name: str
@@ -115,6 +141,7 @@ class Loss:
     gp_weight: float = 0.0
     separable: bool = False
     halves: tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]] | None = None
+    relativistic: bool = False
 
 
 _BCE = (_bce_real, _bce_fake)
@@ -151,6 +178,7 @@ LOSSES: dict[str, Loss] = {
             separable=True,
             halves=_LS,
         ),
+        Loss("rpgan", _rpgan_d_loss, _rpgan_g_loss, relativistic=True),
     )
 }
 
@@ -214,9 +242,15 @@ def d_loss(name: str, *, real: Tensor, fake: Tensor) -> Tensor:
     return get_loss(name).d_loss(real=real, fake=fake)
 
 
-def g_loss(name: str, *, fake: Tensor) -> Tensor:
-    """The generator loss ``name`` at fake logits."""
-    return get_loss(name).g_loss(fake=fake)
+def g_loss(name: str, *, fake: Tensor, real: Tensor | None = None) -> Tensor:
+    """The generator loss ``name`` at fake logits (and, for a relativistic loss, at the
+    real logits that they are paired with)."""
+    loss = get_loss(name)
+    if not loss.relativistic:
+        return loss.g_loss(fake=fake)
+    if real is None:
+        raise GanforgeError(f"the {loss.name} generator loss needs real logits too: give real=")
+    return loss.g_loss(fake=fake, real=real)
 
 
 def realness(logits: Tensor) -> Tensor:

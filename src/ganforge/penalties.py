@@ -20,9 +20,23 @@ def input_grad_sq_norm(logits: Tensor, inputs: Tensor) -> Tensor:
     return grad.square().flatten(1).sum(1)
 
 
+def zero_centred_penalty(logits: Tensor, inputs: Tensor, gamma: float) -> Tensor:
+    """``γ/2 · E‖∇ₓ D(x)‖²`` at ``inputs`` (which must require grad; ``logits`` from them)."""
+    return 0.5 * gamma * input_grad_sq_norm(logits, inputs).mean()
+
+
 def r1_penalty(real_logits: Tensor, real: Tensor, gamma: float) -> Tensor:
     """R1 (Mescheder et al. 2018): ``γ/2 · E‖∇D(x)‖²`` on real data."""
-    return 0.5 * gamma * input_grad_sq_norm(real_logits, real).mean()
+    return zero_centred_penalty(real_logits, real, gamma)
+
+
+def r2_penalty(fake_logits: Tensor, fake: Tensor, gamma: float) -> Tensor:
+    """R2 (Mescheder et al. 2018): ``γ/2 · E‖∇D(x)‖²`` on generated data ``x = G(z)``.
+
+    R3GAN (Huang et al. 2024, "The GAN is dead; long live the GAN!") trains its relativistic
+    pairing loss with R1 and R2 together, at the same γ.
+    """
+    return zero_centred_penalty(fake_logits, fake, gamma)
 
 
 def gradient_penalty(

@@ -14,7 +14,7 @@ from ganforge.graphs import StepGraphs
 from ganforge.losses import Loss, realness
 from ganforge.losses import label_smoothing as smoothed
 from ganforge.noise import Noise
-from ganforge.penalties import clip_weights, gradient_penalty, r1_penalty, weight_l2
+from ganforge.penalties import clip_weights, weight_l2
 from ganforge.trainer_parts import TrainerParts, check_settings
 from ganforge.updates import (
     PRECISIONS,
@@ -42,7 +42,10 @@ class Trainer(TrainerParts):
             class-conditional: the generator is called as ``G(z, y)`` and the discriminator
             as ``D(x, y)``, with classes drawn by the noise for generated samples and given
             with the real batches (``step(real, labels)``).
-        loss: a name from :data:`ganforge.losses.LOSSES` or a :class:`Loss`.
+        loss: a name from :data:`ganforge.losses.LOSSES` or a :class:`Loss`. A relativistic
+            loss (``rpgan``) pairs each generated sample of a generator update with a real
+            one: the real batch of the last discriminator update, judged by the frozen
+            discriminator.
         g_optimizer: optimizer over the generator's parameters only
             (default: Adam, lr 2e-4, betas (0.5, 0.999), as in DCGAN).
         d_optimizer: optimizer over the discriminator's parameters only (same default).
@@ -52,6 +55,8 @@ class Trainer(TrainerParts):
         r1_gamma: weight γ of the R1 penalty (0 turns it off).
         r1_every: apply R1 on every k-th discriminator update only, weighted by k
             (lazy regularisation, as in StyleGAN2), which saves most of its cost.
+        r2_gamma: weight γ of the R2 penalty on generated samples (0 turns it off), applied
+            with R1 in the same updates (every ``r1_every``-th, weighted by k).
         ema: an :class:`EMA` of the generator, updated after every generator update.
         on_nonfinite: ``"stop"`` stops with :class:`NonFiniteError` when a loss or gradient
             is NaN or Inf, before the update; ``"skip"`` drops that update and goes on.
@@ -100,6 +105,7 @@ class Trainer(TrainerParts):
         d_first: bool = True,
         r1_gamma: float = 0.0,
         r1_every: int = 1,
+        r2_gamma: float = 0.0,
         ema: EMA | None = None,
         joint_forward: bool = False,
         reuse_fake: bool = False,
@@ -122,8 +128,9 @@ class Trainer(TrainerParts):
         self.loss = smoothed(loss, float(label_smoothing))
         self.d_l2 = d_l2
         self.unrolled_steps = unrolled_steps
-        self._last_real: Tensor | None = None  # the unrolled updates train on it
-        self._last_labels: Tensor | None = None  # and on its classes
+        # the unrolled updates train on it, and a relativistic generator loss judges it
+        self._last_real: Tensor | None = None
+        self._last_labels: Tensor | None = None  # and its classes
         self.g_optimizer = g_optimizer or dcgan_adam(generator)
         self.d_optimizer = d_optimizer or dcgan_adam(discriminator)
         self.n_critic = n_critic
@@ -131,6 +138,7 @@ class Trainer(TrainerParts):
         self.d_first = d_first
         self.r1_gamma = r1_gamma
         self.r1_every = r1_every
+        self.r2_gamma = r2_gamma
         self.num_d_updates = 0
         self.ema = ema
         self.joint_forward = joint_forward
@@ -191,7 +199,7 @@ class Trainer(TrainerParts):
             judged = top_share(
                 fake_logits, self.g_topk
             )  # all, or under top-k the most real-looking
-            g_loss = self.loss.g_loss(fake=judged)  # 4. loss from that classification
+            g_loss = self._g_loss(judged)  # 4. loss from that classification
             clear_grads(_params(self.g_optimizer))
             self.g_scaler.scale(g_loss).backward()  # 5. backpropagate through D and G
             fake_logits = fake_logits.detach()
@@ -231,9 +239,11 @@ class Trainer(TrainerParts):
         if fake.dtype != real.dtype:  # (a same-type .to() is still a dispatched call)
             fake = fake.to(real.dtype)
         self._last_real, self._last_labels = real, real_labels
-        use_r1 = self.r1_gamma > 0 and self.num_d_updates % self.r1_every == 0
+        use_r1, use_r2 = self._lazy(self.r1_gamma), self._lazy(self.r2_gamma)
         if use_r1:
             real = real.detach().requires_grad_(True)
+        if use_r2:
+            fake = fake.requires_grad_(True)  # a leaf of its own: detached above
         clear_grads(_params(self.d_optimizer))
         if self.joint_forward or not self.loss.separable:
             real_logits, fake_logits = self._score(real, fake, real_labels, fake_labels)
@@ -242,12 +252,14 @@ class Trainer(TrainerParts):
             penalty = (
                 self._r1(real, real_logits, use_r1) + gp + weight_l2(self.discriminator, self.d_l2)
             )
+            if use_r2:  # off, it adds nothing (not even a zero)
+                penalty = penalty + self._r2(fake, fake_logits)
             self.d_scaler.scale(d_loss + penalty).backward()
             d_loss, penalty = d_loss.detach(), penalty.detach()
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
         else:  # all four come detached
             d_loss, penalty, real_logits, fake_logits = self._halves(
-                real, fake, real_labels, fake_labels, use_r1
+                real, fake, real_labels, fake_labels, use_r1, use_r2
             )
         stats = {
             "d_loss": d_loss,
@@ -273,6 +285,7 @@ class Trainer(TrainerParts):
         real_labels: Tensor | None,
         fake_labels: Tensor | None,
         use_r1: bool,
+        use_r2: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Backpropagates a separable loss's real half, then its generated half; returns
         the loss, the penalty and both batches' logits, all detached.
@@ -298,6 +311,9 @@ class Trainer(TrainerParts):
         if self.d_l2:
             l2 = weight_l2(self.discriminator, self.d_l2)
             gp = l2 if gp is None else gp + l2
+        if use_r2:
+            r2 = self._r2(fake, fake_logits)
+            gp = r2 if gp is None else gp + r2
         self.d_scaler.scale(d_fake if gp is None else d_fake + gp).backward()
         real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
         if self.loss.halves is not None:
@@ -307,25 +323,6 @@ class Trainer(TrainerParts):
         terms = [t.detach() for t in (r1, gp) if t is not None]
         penalty = terms[0] + terms[1] if len(terms) == 2 else terms[0] if terms else None
         return d_loss, self._zero if penalty is None else penalty, real_logits, fake_logits
-
-    def _r1(self, real: Tensor, real_logits: Tensor, use: bool) -> Tensor:
-        """The (lazy) R1 penalty of this update, or 0."""
-        if not use:
-            return torch.zeros((), device=real_logits.device)
-        return r1_penalty(real_logits, real, self.r1_gamma * self.r1_every)
-
-    def _gp(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> Tensor:
-        """The loss's gradient penalty, or 0; a conditional critic judges the mixtures of
-        real and generated samples with the real samples' classes."""
-        if self.loss.gp_weight == 0:
-            return torch.zeros((), device=real.device)
-        return gradient_penalty(
-            lambda x: self._critic(x, train=True, y=labels),
-            real,
-            fake,
-            self.loss.gp_weight,
-            generator=self.rng,
-        )
 
     @contextmanager
     def _unrolled(self) -> Iterator[None]:

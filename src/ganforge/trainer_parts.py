@@ -1,6 +1,7 @@
 """The trainer's parts that surround its two steps: the settings check, the wrappers
-(DDP), the classes of conditional runs, the dry run, the read of an update's statistics
-with the non-finite policy, and the state that a checkpoint holds.
+(DDP), the penalties of a discriminator update, the generator's loss, the classes of
+conditional runs, the dry run, the read of an update's statistics with the non-finite
+policy, and the state that a checkpoint holds.
 :class:`ganforge.trainer.Trainer` builds on :class:`TrainerParts`."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from ganforge.errors import GanforgeError, NonFiniteError
-from ganforge.losses import realness
+from ganforge.losses import Loss, realness
 from ganforge.noise import restore_rng
+from ganforge.penalties import gradient_penalty, r1_penalty, r2_penalty
 from ganforge.updates import PRECISIONS, clear_grads, frozen, match_layout
 
 
@@ -56,6 +58,16 @@ class TrainerParts:
 
     generator: nn.Module
     discriminator: nn.Module
+    loss: Loss
+    r1_gamma: float
+    r1_every: int
+    r2_gamma: float
+    num_d_updates: int
+    g_topk: float
+    rng: torch.Generator
+    _last_real: Tensor | None
+    _last_labels: Tensor | None
+    _critic: Callable[..., Tensor]
     _wrapped: tuple[nn.Module, nn.Module] | None
     precision: str
     on_nonfinite: str
@@ -101,6 +113,60 @@ class TrainerParts:
             return nullcontext()
         cache = self._records is None
         return torch.autocast(self.noise.device.type, dtype=dtype, cache_enabled=cache)
+
+    def _lazy(self, gamma: float) -> bool:
+        """Whether this discriminator update applies a penalty of weight ``gamma``: R1 and
+        R2 are on every ``r1_every``-th update (lazy regularisation)."""
+        return gamma > 0 and self.num_d_updates % self.r1_every == 0
+
+    def _r1(self, real: Tensor, real_logits: Tensor, use: bool) -> Tensor:
+        """The (lazy) R1 penalty of this update, or 0."""
+        if not use:
+            return torch.zeros((), device=real_logits.device)
+        return r1_penalty(real_logits, real, self.r1_gamma * self.r1_every)
+
+    def _r2(self, fake: Tensor, fake_logits: Tensor) -> Tensor:
+        """The (lazy) R2 penalty of this update, weighted like R1."""
+        return r2_penalty(fake_logits, fake, self.r2_gamma * self.r1_every)
+
+    def _gp(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The loss's gradient penalty, or 0; a conditional critic judges the mixtures of
+        real and generated samples with the real samples' classes."""
+        if self.loss.gp_weight == 0:
+            return torch.zeros((), device=real.device)
+        return gradient_penalty(
+            lambda x: self._critic(x, train=True, y=labels),
+            real,
+            fake,
+            self.loss.gp_weight,
+            generator=self.rng,
+        )
+
+    def _g_loss(self, judged: Tensor) -> Tensor:
+        """The generator's loss at the frozen discriminator's logits of its samples.
+
+        A relativistic loss (RpGAN) pairs the i-th generated sample with the i-th sample of
+        the real batch of the last discriminator update, which the frozen discriminator
+        judges again here. Those real logits carry no graph: nothing of the generator
+        reaches them, and the discriminator does not learn in this step (as in R3GAN's
+        code, where its parameters are frozen and the real batch detached).
+        """
+        if not self.loss.relativistic:
+            return self.loss.g_loss(fake=judged)
+        if self._last_real is None:
+            raise GanforgeError(
+                f"the {self.loss.name} generator loss compares generated samples with the real "
+                "batch of the last discriminator update, and there has been none yet: run a "
+                "discriminator step first (d_first=True)"
+            )
+        if self.g_topk < 1:
+            raise GanforgeError(
+                f"top-k training (g_topk={self.g_topk}) drops generated samples from the "
+                f"{self.loss.name} loss's real-generated pairs; use g_topk 1 with it"
+            )
+        with torch.no_grad():
+            real_logits = self._critic(self._last_real, y=self._last_labels)
+        return self.loss.g_loss(fake=judged, real=real_logits)
 
     def _read(
         self,
