@@ -19,8 +19,10 @@ import ganforge as gf
 from ganforge import trainer_parts
 from ganforge.cli import build_parser
 from ganforge.config import TrainConfig, make_config
+from ganforge.distributed import Dist
 from ganforge.errors import GanforgeError
 from ganforge.losses import LOSSES, d_loss, g_loss
+from ganforge.modalities.build import build_trainer
 from ganforge.noise import Noise
 from ganforge.run import RunDir
 from ganforge.trainer import Trainer
@@ -256,8 +258,8 @@ def test_r2_gamma_and_rpgan_are_config_options_and_flags():
         make_config(r2_gamma=-1.0)
     with pytest.raises(GanforgeError, match="use --g-topk 1 with --loss rpgan"):
         make_config(loss="rpgan", g_topk=0.5)
-    with pytest.raises(GanforgeError, match="add --r1-gamma or drop --compile"):
-        make_config(compile=True, r1_gamma=0.0, r2_gamma=1.0)
+    # R2's double backward keeps D eager under --compile, as R1's does
+    assert make_config(compile=True, r1_gamma=0.0, r2_gamma=1.0).compile
 
 
 RING = {
@@ -289,3 +291,11 @@ def test_rpgan_with_r1_and_r2_trains_and_resumes_exactly(tmp_path):
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in records)
     with pytest.raises(GanforgeError, match="different configuration.*r2_gamma"):
         gf.GAN("ring", steps=30, **{**RING, "r2_gamma": 0.2}).fit(out=tmp_path / "run", resume=True)
+
+
+def test_r2_reaches_the_trainer_and_keeps_a_compiled_run_s_d_eager():
+    cfg = make_config(r1_gamma=0.0, r2_gamma=0.5, steps=2, compile=True)
+    trainer = build_trainer(cfg, (2,), torch.device("cpu"), Dist())
+    assert trainer.r2_gamma == 0.5
+    assert trainer.generator._compiled_call_impl is not None  # G compiled, D eager
+    assert trainer.discriminator._compiled_call_impl is None

@@ -269,11 +269,6 @@ class TrainConfig:
                 "--g-topk drops generated samples from rpgan's real-generated pairs; "
                 "use --g-topk 1 with --loss rpgan"
             )
-        if self.compile and self.r2_gamma > 0 and self.r1_gamma == 0:
-            raise GanforgeError(
-                "--compile keeps D eager only under R1 or the gradient penalty, and R2's "
-                "double backward pass needs it eager too; add --r1-gamma or drop --compile"
-            )
         if not 0 < self.g_topk_anneal <= 1:
             raise GanforgeError(f"--g-topk-anneal must be in (0, 1], got {self.g_topk_anneal}")
         if self.dot_steps < 0:

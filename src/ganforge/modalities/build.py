@@ -139,9 +139,9 @@ def build_trainer(
     ema = EMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None
     if cfg.compile:
         generator.compile()
-        # R1 and the gradient penalty backpropagate through D's input gradient, a double
+        # R1, R2 and the gradient penalty backpropagate through D's input gradient, a double
         # backward pass that compiled modules do not support: D then stays eager
-        if cfg.r1_gamma == 0 and LOSSES[cfg.loss].gp_weight == 0:
+        if cfg.r1_gamma == 0 and cfg.r2_gamma == 0 and LOSSES[cfg.loss].gp_weight == 0:
             discriminator.compile()
 
     def adam(module: nn.Module, lr: float) -> torch.optim.Adam:
@@ -165,6 +165,7 @@ def build_trainer(
         d_optimizer=d_opt or adam(discriminator, cfg.lr_d),
         n_critic=cfg.n_critic,
         r1_gamma=cfg.r1_gamma,
+        r2_gamma=cfg.r2_gamma,
         r1_every=cfg.r1_every,
         ema=ema,
         joint_forward=joint,

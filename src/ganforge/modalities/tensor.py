@@ -100,7 +100,6 @@ class TensorModel(Model):
             cfg, tuple(data_info["shape"]), device, job, data_info.get("class_shares"),
             networks, optimizers,
         )  # fmt: skip
-        self.trainer.r2_gamma = cfg.r2_gamma  # set here: build_trainer takes no R2 yet
         self.source_: Source | None = None
         self.shift_: Tensor | None = None
         self.scale_: Tensor | None = None
