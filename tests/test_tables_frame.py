@@ -258,3 +258,9 @@ def test_pooled_values_come_from_the_nearest_real_rows():
     alone = Pool().fit(names, context[[]])
     drawn = alone.unpool(pd.Series([alone.sentinel_] * 300), asked[[]], np.random.default_rng(0))
     assert drawn.isin(names[:100]).all() and drawn.nunique() > 50
+
+
+def test_pattern_keys_keep_the_start_and_end_every_key_shares():
+    emails = pd.Series([f"{name}@example.com" for name in ["ann", "bo", "cyril", "dee9"]])
+    keys = KeyForm().fit(emails, "email").generate(50, np.random.default_rng(0))
+    assert keys.is_unique and keys.str.match(r"^[0-9a-z]{2,5}@example\.com$").all()

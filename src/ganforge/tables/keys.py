@@ -2,10 +2,12 @@
 new unique key of the column's form: consecutive numbers for integer keys and for text keys
 that end in a number after a common prefix (``C-0001``), otherwise random strings drawn
 position by position from the classes of the characters seen there (digits, upper-case or
-lower-case letters; other characters as they are: ``00M``, ``A3F9-...``)."""
+lower-case letters; other characters as they are: ``00M``, ``A3F9-...``), between the start
+and the end that every key shares (``...@example.com``)."""
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from typing import Any
@@ -70,9 +72,16 @@ class KeyForm:
             self.width_ = int(widths.iloc[0]) if widths.nunique() == 1 else 0
             return self
         self.kind_ = "pattern"
-        self.lengths_ = values.str.len().to_numpy().tolist()
+        texts = values.tolist()
+        shortest = min(len(v) for v in texts)
+        head = os.path.commonprefix(texts)[: shortest - 1]  # a common start and end are kept
+        tail = os.path.commonprefix([v[::-1] for v in texts])[::-1]  # (``@example.com``)
+        tail = tail[len(tail) - min(len(tail), shortest - 1 - len(head)) :] if tail else ""
+        self.prefix_, self.suffix_ = head, tail
+        middles = [v[len(head) : len(v) - len(tail)] for v in texts]
+        self.lengths_ = [len(v) for v in middles]
         longest = max(self.lengths_)
-        self.alphabets_ = [_alphabet({v[i] for v in values if len(v) > i}) for i in range(longest)]
+        self.alphabets_ = [_alphabet({v[i] for v in middles if len(v) > i}) for i in range(longest)]
         return self
 
     def generate(self, n: int, rng: np.random.Generator) -> pd.Series:
@@ -101,7 +110,10 @@ class KeyForm:
         chars = np.empty((m, len(self.alphabets_)), dtype="<U1")
         for i, alphabet in enumerate(self.alphabets_):
             chars[:, i] = np.asarray(list(alphabet))[rng.integers(len(alphabet), size=m)]
-        return ["".join(row[:length]) for row, length in zip(chars, lengths, strict=True)]
+        head, tail = getattr(self, "prefix_", None) or "", getattr(self, "suffix_", "")
+        return [
+            head + "".join(row[:length]) + tail for row, length in zip(chars, lengths, strict=True)
+        ]
 
     def state_dict(self) -> dict[str, Any]:
         """The learnt form as JSON-able values."""
