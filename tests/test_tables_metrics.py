@@ -137,3 +137,21 @@ def test_holdout_split_is_seeded_and_stratified():
     again, _ = holdout_split(df, 0.2, seed=1, stratify="y")
     pd.testing.assert_frame_equal(train, again)
     assert not set(train["x"]) & set(held["x"])
+
+
+def test_ml_efficacy_takes_thousands_of_categories():
+    from ganforge.tables.metrics import MAX_CODES, _features, _levels
+
+    rng = np.random.default_rng(0)
+    n = 600
+    names = np.array([f"n{k}" for k in rng.integers(0, 400, n)])
+    x = rng.normal(size=n)
+    df = pd.DataFrame({"name": names, "x": x, "y": 2 * x + rng.normal(0, 0.1, n)})
+    scores = ml_efficacy(df[:400], df[400:], df[:400], "y")
+    assert scores["ml_real"] > 0.9 and scores["ml_ratio"] == 1.0
+    spec = next(s for s in infer_columns(df) if s.name == "name")
+    kept, pooled = _levels(df, spec)
+    assert pooled and len(kept) == MAX_CODES - 1
+    codes = _features(df, [spec], {"name": (kept, pooled)})[:, 0]
+    assert np.nanmax(codes) == MAX_CODES - 1  # the rarest names share the last code
+    assert set(df["name"][codes < MAX_CODES - 1]) == set(kept)

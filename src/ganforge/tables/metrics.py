@@ -16,6 +16,7 @@ from ganforge.tables.columns import ColumnSpec, infer_columns
 from ganforge.tables.transformer import category_codes, lookup
 
 BINS = 10  # quantile bins of a continuous column paired with a categorical one
+MAX_CODES = 255  # most categories per feature of scikit-learn's gradient boosting
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
@@ -167,17 +168,35 @@ def range_fidelity(
     return float(np.mean(shares)) if shares else 1.0
 
 
-def _features(frame: pd.DataFrame, specs: list[ColumnSpec]) -> np.ndarray:
+def _levels(real: pd.DataFrame, s: ColumnSpec) -> tuple[list[Any], bool]:
+    """The categories a gradient-boosting model sees as codes: all of them, or, past
+    ``MAX_CODES``, the commonest in ``real`` with one more code shared by the rest."""
+    known = [c for c in s.categories if c is not None]
+    if len(known) <= MAX_CODES:
+        return known, False
+    counts = real[s.name].dropna().astype(object).value_counts()
+    return list(counts.index[: MAX_CODES - 1]), True
+
+
+def _features(
+    frame: pd.DataFrame, specs: list[ColumnSpec], levels: dict[Any, tuple[list[Any], bool]]
+) -> np.ndarray:
     """Numbers for a gradient-boosting model: continuous values as they are, categories as
-    codes of the real categories (unknown or missing: NaN)."""
+    codes of the real categories (missing, or unknown: NaN; the rarest of thousands of
+    categories: one shared code)."""
     cols = []
     for s in specs:
         if s.kind == "continuous":
             cols.append(frame[s.name].to_numpy(dtype=np.float64, na_value=np.nan))
         else:
-            known = [c for c in s.categories if c is not None]
-            codes = lookup(frame[s.name], known)
-            cols.append(np.where(codes < 0, np.nan, codes).astype(np.float64))
+            kept, pooled = levels[s.name]
+            codes = lookup(frame[s.name], kept).astype(np.float64)
+            rest = codes < 0
+            if pooled:
+                rest &= frame[s.name].isna().to_numpy()
+                codes[(codes < 0) & ~rest] = len(kept)
+            codes[rest] = np.nan
+            cols.append(codes)
     return np.stack(cols, axis=1)
 
 
@@ -208,12 +227,13 @@ def ml_efficacy(
     spec = by_name[target]
     inputs = [s for s in specs if s.name != target]
     categorical = [s.kind == "categorical" for s in inputs]
+    levels = {s.name: _levels(real_train, s) for s in inputs if s.kind == "categorical"}
 
     def score(train: pd.DataFrame) -> float:
         test = real_test
         if spec.kind == "continuous":  # rows without a target value cannot be scored
             train, test = train[train[target].notna()], test[test[target].notna()]
-        x_train, x_test = _features(train, inputs), _features(test, inputs)
+        x_train, x_test = _features(train, inputs, levels), _features(test, inputs, levels)
         if spec.kind == "categorical":
             y_train = category_codes(train[target], spec)
             y_test = category_codes(test[target], spec)
