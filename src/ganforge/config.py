@@ -75,6 +75,16 @@ class TrainConfig:
     lr_decay_start: float = _opt(0.5, "fraction of the steps after which the decay starts")
     beta1: float = _opt(0.0, "Adam beta1 for both networks")
     beta2: float = _opt(0.99, "Adam beta2 for both networks")
+    lr_end: float = _opt(
+        1.0,
+        "final learning rates as a fraction of --lr-g and --lr-d, reached along "
+        "--schedule-ramp after --schedule-kimg and kept after (1 = off; R3GAN: 0.25)",
+    )
+    beta2_end: float = _opt(
+        0.0,
+        "final Adam beta2 of both networks, ramped from --beta2 as --lr-end "
+        "(0 = off; R3GAN: 0.99 from --beta2 0.9)",
+    )
     n_critic: int = _opt(1, "discriminator updates per step")
     reuse_fake: bool = _opt(
         False,
@@ -141,6 +151,31 @@ class TrainConfig:
         "largest EMA decay of the generator's weights; samples use the EMA (0 = off); "
         "the decay ramps up as (1 + n)/(10 + n), an average over about the last tenth of "
         "the updates, until it reaches this value",
+    )
+    gamma_end: float = _opt(
+        1.0,
+        "final R1 and R2 weights as a fraction of --r1-gamma and --r2-gamma, ramped as "
+        "--lr-end (1 = off; R3GAN: 0.1)",
+    )
+    ema_half_life_kimg: float = _opt(
+        0.0,
+        "EMA half-life in thousands of images seen, in place of --ema-decay and its ramp-up: "
+        "each update's decay is 0.5^(batch / (1000 x half-life)) (0 with "
+        "--ema-half-life-end-kimg 0 = off)",
+    )
+    ema_half_life_end_kimg: float = _opt(
+        0.0,
+        "EMA half-life (kimg) reached from --ema-half-life-kimg as --lr-end (0 = constant "
+        "at --ema-half-life-kimg; R3GAN: 0 to 500, or 5000 on CIFAR-10)",
+    )
+    schedule_kimg: float = _opt(
+        0.0,
+        "thousands of images seen over which --lr-end, --beta2-end, --gamma-end and the EMA "
+        "half-life ramp, constant after (0 = the whole run: steps x batch size x processes; "
+        "R3GAN: 20000)",
+    )
+    schedule_ramp: str = _opt(
+        "cosine", "shape of those ramps from start to end value", ("cosine", "linear")
     )
     drs: bool = _opt(False, "discriminator rejection sampling when sampling (DRS)")
     drs_quantile: float = _opt(0.95, "DRS: quantile of the scores that sets the shift gamma")
@@ -254,6 +289,19 @@ class TrainConfig:
             )
         if not 0 <= self.ema_decay < 1:
             raise GanforgeError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        if not self.lr_end > 0:
+            raise GanforgeError(f"--lr-end must be positive, got {self.lr_end}")
+        if self.lr_end != 1 and self.lr_schedule != "constant":
+            raise GanforgeError("--lr-end ramps the rates itself; use --lr-schedule constant")
+        if not 0 <= self.beta2_end < 1:
+            raise GanforgeError(f"--beta2-end must be in [0, 1), got {self.beta2_end}")
+        if self.gamma_end < 0:
+            raise GanforgeError(f"--gamma-end must be 0 or more, got {self.gamma_end}")
+        if self.gamma_end != 1 and self.r1_gamma == 0 and self.r2_gamma == 0:
+            raise GanforgeError("--gamma-end scales --r1-gamma and --r2-gamma; set one above 0")
+        for name in ("ema_half_life_kimg", "ema_half_life_end_kimg", "schedule_kimg"):
+            if getattr(self, name) < 0:
+                raise GanforgeError(f"--{name.replace('_', '-')} must be 0 or more")
         if not 0 <= self.lr_decay_start < 1:
             raise GanforgeError(f"--lr-decay-start must be in [0, 1), got {self.lr_decay_start}")
         if self.instance_noise < 0:

@@ -127,7 +127,8 @@ class StepGraphs:
         return self.account(records, out.tolist())
 
     def _key(self, batches: list[Tensor]) -> tuple:
-        """What a graph bakes in: batch layouts, the lazy R1/R2 pattern, hyperparameters."""
+        """What a graph bakes in: batch layouts, the lazy R1/R2 pattern, hyperparameters
+        (the penalty weights among them, which --gamma-end ramps)."""
         tr = self.trainer
         r1 = tuple(
             (tr.r1_gamma > 0 or tr.r2_gamma > 0) and (tr.num_d_updates + i) % tr.r1_every == 0
@@ -139,7 +140,7 @@ class StepGraphs:
             for g in opt.param_groups
         )
         layouts = tuple((tuple(b.shape), b.stride(), b.dtype) for b in batches)
-        return layouts, r1, hyper, tr.g_topk
+        return layouts, r1, hyper, tr.g_topk, tr.r1_gamma, tr.r2_gamma
 
     def _capture(self, batches: list[Tensor]) -> tuple:
         """Captures one step on static copies of ``batches``."""

@@ -136,7 +136,11 @@ def build_trainer(
     layout = torch.channels_last if conv and cfg.channels_last else torch.contiguous_format
     generator.to(device, memory_format=layout)
     discriminator.to(device, memory_format=layout)
-    ema = EMA(generator, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    half_life = cfg.ema_half_life_kimg > 0 or cfg.ema_half_life_end_kimg > 0
+    # with an EMA half-life the decay is set before every step (see kimg_schedules)
+    ema = None
+    if cfg.ema_decay > 0 or half_life:
+        ema = EMA(generator, cfg.ema_decay, warmup=not half_life)
     if cfg.compile:
         generator.compile()
         # R1, R2 and the gradient penalty backpropagate through D's input gradient, a double

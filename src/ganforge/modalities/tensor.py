@@ -27,7 +27,7 @@ from ganforge.modalities.custom import networks_from_config
 from ganforge.noise import Noise, restore_rng
 from ganforge.run import RunDir, check_same_config
 from ganforge.sampling import Sampler, SamplingDefaults
-from ganforge.schedule import linear_decay, lr_factor, set_lr
+from ganforge.schedule import kimg_schedules, linear_decay, lr_factor, set_beta2, set_lr
 from ganforge.seeds import child_seed, seeds
 from ganforge.sharp_critic import SharpCritic, fit_critic
 from ganforge.threads import trainer_step
@@ -106,6 +106,7 @@ class TensorModel(Model):
         self.sharp_critic_: SharpCritic | None = None
         self.best_: dict[str, Any] | None = None
         self.reference_: np.ndarray | None = None  # real samples the previews draw
+        self.scheduled_: dict[str, float] = {}  # the ramps by images seen, this step's values
 
     # -- what the session reads ----------------------------------------------------------
 
@@ -151,8 +152,17 @@ class TensorModel(Model):
     def before_step(self, step: int) -> None:
         cfg, trainer = self.config_, self.trainer
         factor = lr_factor(step, cfg.steps, cfg.lr_schedule, cfg.lr_decay_start)
-        set_lr(trainer.g_optimizer, cfg.lr_g * factor)
-        set_lr(trainer.d_optimizer, cfg.lr_d * factor)
+        ramps = self.scheduled_ = kimg_schedules(cfg, step, self.job.world)  # {} when off
+        set_lr(trainer.g_optimizer, ramps.get("lr_g", cfg.lr_g * factor))
+        set_lr(trainer.d_optimizer, ramps.get("lr_d", cfg.lr_d * factor))
+        if "beta2" in ramps:
+            set_beta2(trainer.g_optimizer, ramps["beta2"])
+            set_beta2(trainer.d_optimizer, ramps["beta2"])
+        if "r1_gamma" in ramps:
+            trainer.r1_gamma = ramps["r1_gamma"]
+            trainer.r2_gamma = ramps.get("r2_gamma", trainer.r2_gamma)
+        if "ema_decay" in ramps:
+            trainer.ema.decay = ramps["ema_decay"]
         if cfg.instance_noise:
             anneal = linear_decay(step, cfg.steps, cfg.instance_noise_anneal)
             trainer.instance_noise = cfg.instance_noise * anneal
@@ -171,7 +181,8 @@ class TensorModel(Model):
     def signals(self) -> dict[str, float]:
         """The spread of a fixed batch of the generator's samples against real ones
         (``diversity``, 1 = as spread as the data) and, on a known mixture, the modes a
-        fixed batch hits; both without sampling-time refinement (DRS, DOT)."""
+        fixed batch hits; both without sampling-time refinement (DRS, DOT); and the values
+        of the ramps by images seen that are on (``lr_g``, ``beta2``, ``r1_gamma``, ...)."""
         seed = self.config_.seed + 1  # fixed noise, apart from the run's own samples
         if not hasattr(self, "_real_spread"):
             self._real_spread = spread(self.source_.reference(N_SPREAD, seed=seed))
@@ -181,7 +192,7 @@ class TensorModel(Model):
         if mixture is not None:
             modes = mode_stats(self.sample(N_COVER, seed=seed, **PLAIN), mixture)["modes"]
             signals.update(modes_covered=modes, modes_total=len(mixture.means))
-        return signals
+        return {**signals, **self.scheduled_}
 
     def evaluation(self) -> Evaluation | None:
         cfg = self.config_
