@@ -102,3 +102,16 @@ def kimg_schedules(cfg: Any, step: int, world: int = 1) -> dict[str, float]:
         half_life = ramp(seen, total, start, cfg.ema_half_life_end_kimg or start, kind)
         values["ema_decay"] = half_life_decay(batch, half_life)
     return values
+
+
+def apply_ramps(trainer: Any, ramps: dict[str, float]) -> None:
+    """Sets a trainer's β2, penalty weights and EMA decay to this step's ramps (those of
+    :func:`kimg_schedules` that are on; the learning rates are set with the others)."""
+    if "beta2" in ramps:
+        set_beta2(trainer.g_optimizer, ramps["beta2"])
+        set_beta2(trainer.d_optimizer, ramps["beta2"])
+    if "r1_gamma" in ramps:
+        trainer.r1_gamma = ramps["r1_gamma"]
+        trainer.r2_gamma = ramps.get("r2_gamma", trainer.r2_gamma)
+    if "ema_decay" in ramps:
+        trainer.ema.decay = ramps["ema_decay"]

@@ -27,7 +27,7 @@ from ganforge.modalities.custom import networks_from_config
 from ganforge.noise import Noise, restore_rng
 from ganforge.run import RunDir, check_same_config
 from ganforge.sampling import Sampler, SamplingDefaults
-from ganforge.schedule import kimg_schedules, linear_decay, lr_factor, set_beta2, set_lr
+from ganforge.schedule import apply_ramps, kimg_schedules, linear_decay, lr_factor, set_lr
 from ganforge.seeds import child_seed, seeds
 from ganforge.sharp_critic import SharpCritic, fit_critic
 from ganforge.threads import trainer_step
@@ -155,14 +155,7 @@ class TensorModel(Model):
         ramps = self.scheduled_ = kimg_schedules(cfg, step, self.job.world)  # {} when off
         set_lr(trainer.g_optimizer, ramps.get("lr_g", cfg.lr_g * factor))
         set_lr(trainer.d_optimizer, ramps.get("lr_d", cfg.lr_d * factor))
-        if "beta2" in ramps:
-            set_beta2(trainer.g_optimizer, ramps["beta2"])
-            set_beta2(trainer.d_optimizer, ramps["beta2"])
-        if "r1_gamma" in ramps:
-            trainer.r1_gamma = ramps["r1_gamma"]
-            trainer.r2_gamma = ramps.get("r2_gamma", trainer.r2_gamma)
-        if "ema_decay" in ramps:
-            trainer.ema.decay = ramps["ema_decay"]
+        apply_ramps(trainer, ramps)
         if cfg.instance_noise:
             anneal = linear_decay(step, cfg.steps, cfg.instance_noise_anneal)
             trainer.instance_noise = cfg.instance_noise * anneal
