@@ -112,7 +112,9 @@ class TrainConfig:
     entity: str = _opt("", "sequences: the long CSV's column naming each series (empty = one)")
     time: str = _opt("", "sequences: the long CSV's time column (empty = the file's order)")
     augment: str = _opt(
-        "", "DiffAugment policy for D's inputs, e.g. translation,cutout,color (empty = off)"
+        "",
+        "D's input augmentation: a DiffAugment policy, e.g. translation,cutout,color, or ada "
+        "(adaptive probability, StyleGAN2-ADA); empty = off",
     )
     instance_noise: float = _opt(0.0, "std of Gaussian noise on D's inputs (0 = off)")
     instance_noise_anneal: float = _opt(

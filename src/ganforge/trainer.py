@@ -67,7 +67,8 @@ class Trainer(TrainerParts):
             batch that the discriminator update judged (one generator forward per step, as
             in the DCGAN example) instead of drawing a fresh one.
         augment: a differentiable augmentation ``(x, generator) -> x`` applied to every
-            input of the discriminator, real and generated alike (e.g. DiffAugment).
+            input of the discriminator, real and generated alike (e.g. DiffAugment). One
+            with ``observe`` (ADA) gets the real logits of each discriminator update made.
         instance_noise: standard deviation of Gaussian noise added to every input of the
             discriminator (the course's remedy; the training loop may anneal it).
         g_topk: top-k training (Sinha et al. 2020): the share of each generated batch that
@@ -270,11 +271,16 @@ class Trainer(TrainerParts):
             "acc_real": (real_logits > 0).float().mean(),
             "acc_fake": (fake_logits < 0).float().mean(),
         }
+        adaptive = hasattr(self.augment, "observe")
+        if adaptive:  # the probability this update's inputs were augmented with
+            stats["augment_p"] = self.augment.p
         read, admitted = self._read("discriminator", self._freeze_d.params, stats, 2)
         if admitted:
             optimizer_step(self.d_optimizer, self.d_scaler, self._found_inf)
             if self.loss.clip_value is not None:
                 clip_weights(self.discriminator, self.loss.clip_value)
+            if adaptive:
+                self.augment.observe(real_logits, real.shape[0])
         self.num_d_updates += 1
         return read
 
@@ -330,6 +336,7 @@ class Trainer(TrainerParts):
         steps = self.unrolled_steps if self._last_real is not None else 0
         real, labels = self._last_real, self._last_labels
         counts = (self.num_d_updates, self.num_skipped)
+        saved = self.augment.state_dict() if steps and hasattr(self.augment, "observe") else None
         try:
             with unrolled(
                 self.discriminator, self.d_optimizer, self.d_scaler, steps,
@@ -339,6 +346,8 @@ class Trainer(TrainerParts):
         finally:
             if steps:
                 self.num_d_updates, self.num_skipped = counts
+                if saved is not None:  # lookahead updates do not steer the augmentation
+                    self.augment.load_state_dict(saved)
                 self._last_real, self._last_labels = real, labels
 
     def _critic(self, x: Tensor, train: bool = False, y: Tensor | None = None) -> Tensor:

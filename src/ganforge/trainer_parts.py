@@ -268,6 +268,11 @@ class TrainerParts:
         """The network to sample from: the EMA copy when there is one."""
         return self.ema.module if self.ema is not None else self.generator
 
+    @property
+    def _adaptive(self) -> bool:
+        """Whether the augmentation has state of its own (ADA's probability)."""
+        return hasattr(self.augment, "observe") and hasattr(self.augment, "state_dict")
+
     def state_dict(self) -> dict:
         """Everything needed to continue training exactly."""
         return {
@@ -284,6 +289,8 @@ class TrainerParts:
             "g_topk": self.g_topk,
             "num_steps": self.num_steps,
             "num_d_updates": self.num_d_updates,
+            # an adaptive augmentation's probability and statistics (ADA)
+            **({"augment": self.augment.state_dict()} if self._adaptive else {}),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -307,5 +314,7 @@ class TrainerParts:
         self.g_topk = float(state.get("g_topk", self.g_topk))
         self.num_steps = int(state["num_steps"])
         self.num_d_updates = int(state["num_d_updates"])
+        if self._adaptive and "augment" in state:
+            self.augment.load_state_dict(state["augment"])
         if getattr(self, "_graphs", None) is not None:
             self._graphs.reset()  # the optimizer state is new memory: capture again

@@ -20,7 +20,7 @@ from ganforge.trainer import Trainer
 # The trainer's parts, stored at a checkpoint's top level under their own names.
 TRAINER_PARTS = (
     "generator", "discriminator", "g_optimizer", "d_optimizer", "noise", "rng", "ema",
-    "g_scaler", "d_scaler", "instance_noise", "g_topk", "num_steps", "num_d_updates",
+    "g_scaler", "d_scaler", "instance_noise", "g_topk", "num_steps", "num_d_updates", "augment",
 )  # fmt: skip
 Batches = tuple[list[Tensor], list[Tensor] | None]  # n_critic real batches, their classes
 Evaluation = tuple[Callable[[], dict[str, Any]], str]  # scores of the model now, ranking key

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganforge.ada import AdaptiveAugment
 from ganforge.augment import DiffAugment
 from ganforge.config import TrainConfig
 from ganforge.distributed import Dist, ddp, rank_seed, sync_batchnorm
@@ -174,7 +175,7 @@ def build_trainer(
         ema=ema,
         joint_forward=joint,
         reuse_fake=cfg.reuse_fake,
-        augment=DiffAugment(cfg.augment) if cfg.augment else None,
+        augment=_augment(cfg.augment, device),
         instance_noise=cfg.instance_noise,
         g_topk=cfg.g_topk,
         precision=cfg.precision,
@@ -188,3 +189,12 @@ def build_trainer(
     if job.active:
         trainer.wrap(lambda module: ddp(module, device))
     return trainer
+
+
+def _augment(policy: str, device: torch.device) -> DiffAugment | AdaptiveAugment | None:
+    """``--augment``: off (empty), ADA (``ada``), or a DiffAugment policy."""
+    if not policy:
+        return None
+    if policy.strip().lower() == "ada":
+        return AdaptiveAugment(device=device)
+    return DiffAugment(policy)
